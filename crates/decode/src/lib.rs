@@ -1,1 +1,357 @@
-//! placeholder
+//! Decode: from a captured frame to a TCP segment (or to the reason it is not one).
+//!
+//! Link layers are peeled here by hand, because they are a few fixed offsets and etherparse
+//! covers only some of them (no SLL2, MPLS, BSD loopback, PPP, NFLOG or 802.11): Ethernet
+//! with any stack of 802.1Q/802.1ad tags, MPLS label stacks, PPPoE, Linux cooked capture
+//! v1 and v2, raw IPv4/IPv6, BSD null/loopback in both byte orders, PPP, NFLOG and 802.11
+//! data frames (with or without radiotap). The IP and TCP layers go through etherparse's lax
+//! slicers, which accept what real captures contain: IP length fields of 0 or larger than the
+//! capture (TSO/GRO on the capturing host), snaplen-cut payloads, IPv4 options, IPv6
+//! extension headers.
+//!
+//! Every packet gets exactly one [`Fate`]; the engine counts them so that the `captures`
+//! table accounts for every packet. A packet cut by the snaplen in the middle of a header
+//! it needs is [`Fate::Truncated`]; one whose headers are inconsistent is
+//! [`Fate::Malformed`]. A TCP packet whose *payload* was cut is still a TCP packet: its
+//! [`Segment::wire_len`] says how much the wire carried, and reassembly counts the rest as
+//! missing.
+//!
+//! No function here panics on any input: all reads are bounds-checked slices.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod defrag;
+mod link;
+
+use etherparse::{IpNumber, LaxIpSlice, TcpSlice, err};
+use wirehouse_flow::{Addr, Endpoint, Segment, TcpFlags, TcpOptions, Vlans};
+
+pub use link::linktype_name;
+
+/// What became of a packet. Every packet has exactly one fate; the `captures` table's
+/// `packets_*` columns are these counts and sum to the packet count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// TCP (including IP fragments carrying TCP).
+    Tcp,
+    /// UDP (including fragments carrying UDP).
+    Udp,
+    /// IP carrying another protocol (ICMP, ESP, GRE, SCTP, ...).
+    OtherIp,
+    /// Not IP at all (ARP, LLDP, STP, encrypted 802.11, ...).
+    NonIp,
+    /// Cut by the capture's snaplen before the headers we need.
+    Truncated,
+    /// Headers that contradict themselves or the bytes present.
+    Malformed,
+    /// A link type we do not decode.
+    UnsupportedLinktype,
+}
+
+impl Fate {
+    /// Every fate, in column order.
+    pub const ALL: [Fate; 7] = [
+        Fate::Tcp,
+        Fate::Udp,
+        Fate::OtherIp,
+        Fate::NonIp,
+        Fate::Truncated,
+        Fate::Malformed,
+        Fate::UnsupportedLinktype,
+    ];
+
+    /// Index into a per-fate counter array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    fn of_protocol(proto: u8) -> Fate {
+        match proto {
+            6 => Fate::Tcp,
+            17 => Fate::Udp,
+            _ => Fate::OtherIp,
+        }
+    }
+}
+
+/// A decoded TCP packet.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpPacket<'a> {
+    /// The segment as the TCP state machine consumes it.
+    pub seg: Segment<'a>,
+    /// VLAN tags it was captured with (part of the flow key).
+    pub vlans: Vlans,
+}
+
+/// One IP fragment, for [`defrag::Defragmenter`].
+#[derive(Clone, Copy, Debug)]
+pub struct Fragment<'a> {
+    /// VLAN tags.
+    pub vlans: Vlans,
+    /// Source address.
+    pub src: Addr,
+    /// Destination address.
+    pub dst: Addr,
+    /// IP identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+    /// Protocol of the reassembled payload.
+    pub proto: u8,
+    /// Byte offset of this fragment's data in the reassembled payload.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// The fragment's data as captured.
+    pub data: &'a [u8],
+    /// The capture cut this fragment's data short.
+    pub cut: bool,
+}
+
+impl Fragment<'_> {
+    /// The fate of the packet carrying this fragment.
+    pub fn fate(&self) -> Fate {
+        Fate::of_protocol(self.proto)
+    }
+}
+
+/// The outcome of decoding one frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    /// A TCP segment.
+    Tcp(TcpPacket<'a>),
+    /// An IP fragment: reassemble before looking at the transport layer.
+    Fragment(Fragment<'a>),
+    /// Anything else, with its fate.
+    Other(Fate),
+}
+
+impl Decoded<'_> {
+    /// This packet's fate for accounting.
+    pub fn fate(&self) -> Fate {
+        match self {
+            Decoded::Tcp(_) => Fate::Tcp,
+            Decoded::Fragment(f) => f.fate(),
+            Decoded::Other(f) => *f,
+        }
+    }
+}
+
+/// Decode a frame of link type `linktype` whose original length was `origlen`.
+pub fn decode(linktype: u32, data: &[u8], origlen: u32, ts_ns: i64) -> Decoded<'_> {
+    let cut = (data.len() as u64) < u64::from(origlen);
+    match link::strip(linktype, data) {
+        Ok((ip, vlans)) => decode_ip(ip, vlans, cut, ts_ns),
+        Err(link::Stop::NotIp) => Decoded::Other(Fate::NonIp),
+        Err(link::Stop::Short) => Decoded::Other(if cut {
+            Fate::Truncated
+        } else {
+            Fate::Malformed
+        }),
+        Err(link::Stop::Unsupported) => Decoded::Other(Fate::UnsupportedLinktype),
+    }
+}
+
+fn len_fate(cut: bool) -> Fate {
+    if cut {
+        Fate::Truncated
+    } else {
+        Fate::Malformed
+    }
+}
+
+/// Decode an IP packet (the link layer already removed).
+pub fn decode_ip(data: &[u8], vlans: Vlans, cut: bool, ts_ns: i64) -> Decoded<'_> {
+    let (ip, ext_err) = match LaxIpSlice::from_slice(data) {
+        Ok(v) => v,
+        Err(err::ip::LaxHeaderSliceError::Len(_)) => return Decoded::Other(len_fate(cut)),
+        Err(err::ip::LaxHeaderSliceError::Content(_)) => {
+            return Decoded::Other(Fate::Malformed);
+        }
+    };
+    let (src, dst) = match &ip {
+        LaxIpSlice::Ipv4(v4) => (
+            Addr::v4(v4.header().source()),
+            Addr::v4(v4.header().destination()),
+        ),
+        LaxIpSlice::Ipv6(v6) => (
+            Addr::v6(v6.header().source()),
+            Addr::v6(v6.header().destination()),
+        ),
+    };
+    let payload = ip.payload();
+    if payload.fragmented {
+        return fragment(&ip, vlans, src, dst, cut);
+    }
+    if let Some((e, _)) = ext_err {
+        // An IPv6 extension header we could not walk: we do not know the transport protocol.
+        return Decoded::Other(match e {
+            err::ipv6_exts::HeaderSliceError::Len(_) => len_fate(cut),
+            err::ipv6_exts::HeaderSliceError::Content(_) => Fate::Malformed,
+        });
+    }
+    let proto = payload.ip_number.0;
+    if proto != 6 {
+        return Decoded::Other(Fate::of_protocol(proto));
+    }
+    let wire_payload = if payload.incomplete {
+        ip_wire_payload_len(&ip).unwrap_or(payload.payload.len())
+    } else {
+        payload.payload.len()
+    };
+    decode_tcp(
+        payload.payload,
+        wire_payload,
+        src,
+        dst,
+        vlans,
+        // A frame shorter than its IP header claims, but not cut by the capture, was short on
+        // the wire: a failure to read the TCP header is then malformed, not truncated.
+        cut,
+        ts_ns,
+    )
+}
+
+/// The IP payload length the headers announce, for packets the capture cut short.
+fn ip_wire_payload_len(ip: &LaxIpSlice<'_>) -> Option<usize> {
+    match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+            usize::from(h.total_len()).checked_sub(h.slice().len() + auth)
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            usize::from(v6.header().payload_length()).checked_sub(v6.extensions().slice().len())
+        }
+    }
+}
+
+fn fragment<'a>(ip: &LaxIpSlice<'a>, vlans: Vlans, src: Addr, dst: Addr, cut: bool) -> Decoded<'a> {
+    let payload = ip.payload();
+    let cut = cut || payload.incomplete;
+    match ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            Decoded::Fragment(Fragment {
+                vlans,
+                src,
+                dst,
+                id: u32::from(h.identification()),
+                proto: h.protocol().0,
+                offset: u32::from(h.fragments_offset().value()) * 8,
+                more: h.more_fragments(),
+                data: payload.payload,
+                cut,
+            })
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            for ext in v6.extensions().clone() {
+                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
+                    return Decoded::Fragment(Fragment {
+                        vlans,
+                        src,
+                        dst,
+                        id: f.identification(),
+                        proto: payload.ip_number.0,
+                        offset: u32::from(f.fragment_offset().value()) * 8,
+                        more: f.more_fragments(),
+                        data: payload.payload,
+                        cut,
+                    });
+                }
+            }
+            Decoded::Other(Fate::Malformed)
+        }
+    }
+}
+
+/// Decode a TCP header and payload. `wire_len` is the length of `data` on the wire (larger
+/// than `data.len()` when the capture cut the packet). Used directly for reassembled
+/// fragments.
+pub fn decode_tcp(
+    data: &[u8],
+    wire_len: usize,
+    src: Addr,
+    dst: Addr,
+    vlans: Vlans,
+    cut: bool,
+    ts_ns: i64,
+) -> Decoded<'_> {
+    let tcp = match TcpSlice::from_slice(data) {
+        Ok(t) => t,
+        Err(err::tcp::HeaderSliceError::Len(_)) => return Decoded::Other(len_fate(cut)),
+        Err(err::tcp::HeaderSliceError::Content(_)) => return Decoded::Other(Fate::Malformed),
+    };
+    let header_len = tcp.header_slice().len();
+    let payload = tcp.payload();
+    let wire_payload = wire_len.saturating_sub(header_len).max(payload.len());
+    let mut flags = 0u8;
+    for (set, bit) in [
+        (tcp.fin(), TcpFlags::FIN),
+        (tcp.syn(), TcpFlags::SYN),
+        (tcp.rst(), TcpFlags::RST),
+        (tcp.psh(), TcpFlags::PSH),
+        (tcp.ack(), TcpFlags::ACK),
+        (tcp.urg(), TcpFlags::URG),
+        (tcp.ece(), TcpFlags::ECE),
+        (tcp.cwr(), TcpFlags::CWR),
+    ] {
+        if set {
+            flags |= bit;
+        }
+    }
+    Decoded::Tcp(TcpPacket {
+        seg: Segment {
+            ts_ns,
+            src: Endpoint::new(src, tcp.source_port()),
+            dst: Endpoint::new(dst, tcp.destination_port()),
+            seq: tcp.sequence_number(),
+            ack: tcp.acknowledgment_number(),
+            flags: TcpFlags(flags),
+            window: tcp.window_size(),
+            options: tcp_options(tcp.options()),
+            payload,
+            wire_len: u32::try_from(wire_payload).unwrap_or(u32::MAX),
+        },
+        vlans,
+    })
+}
+
+/// Parse the TCP options connection analysis reports. Malformed option lists stop parsing
+/// at the fault and keep what came before (option 27 and other unknown kinds are skipped by
+/// their length byte).
+pub fn tcp_options(mut b: &[u8]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    while let Some(&kind) = b.first() {
+        match kind {
+            0 => break,
+            1 => {
+                b = &b[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(1) else { break };
+        let len = usize::from(len);
+        if len < 2 || len > b.len() {
+            break;
+        }
+        let v = &b[2..len];
+        match (kind, v.len()) {
+            (2, 2) => o.mss = Some(u16::from_be_bytes([v[0], v[1]])),
+            (3, 1) => o.wscale = Some(v[0]),
+            (4, 0) => o.sack_permitted = true,
+            (5, _) => o.sack_blocks = true,
+            (8, 8) => {
+                o.timestamps = Some((
+                    u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                    u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
+                ))
+            }
+            _ => {}
+        }
+        b = &b[len..];
+    }
+    o
+}
+
+/// The protocol number etherparse uses for TCP, re-exported for callers building fragments.
+pub const IP_PROTO_TCP: u8 = IpNumber::TCP.0;

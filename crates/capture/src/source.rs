@@ -1,0 +1,279 @@
+//! Getting a capture's bytes into memory, one window at a time.
+//!
+//! Uncompressed files are memory-mapped window by window: each window is its own mapping,
+//! dropped (unmapped) once processed, so resident memory stays bounded by the windows in
+//! flight rather than growing with the file. Compressed files cannot be mapped; they are
+//! streamed through the decoder into owned buffers of the same size.
+//!
+//! A window always begins at a record boundary (the end of the last whole record of the
+//! previous window), so windows can be framed independently.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::ops::Deref;
+use std::path::Path;
+
+use memmap2::{Advice, Mmap, MmapOptions};
+
+use crate::format::{Compression, Detected, FileFormat, detect};
+
+/// Why an input could not be opened as a capture.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The file could not be opened or read.
+    Io(io::Error),
+    /// It is not a capture we read; the message says what it looks like.
+    NotCapture(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Io(e) => write!(f, "{e}"),
+            OpenError::NotCapture(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// An open capture: its format and a way to read windows of it.
+pub struct Source {
+    format: FileFormat,
+    compression: Option<Compression>,
+    reader: Reader,
+    /// The first bytes of the (decompressed) stream, at least the file header.
+    head: Vec<u8>,
+}
+
+enum Reader {
+    Mapped { file: File, len: u64 },
+    Stream(StreamState),
+}
+
+struct StreamState {
+    decoder: Box<dyn Read + Send>,
+    /// Bytes of the decompressed stream handed out so far (the end of the last window).
+    pos: u64,
+    /// Bytes read from the decoder while detecting the format, not yet handed out.
+    pending: Vec<u8>,
+    eof: bool,
+}
+
+/// The bytes of one window, owned by it.
+pub struct Window {
+    data: WindowData,
+    /// Offset of `self[0]` in the capture stream.
+    pub base: u64,
+    /// The window reaches the end of the stream.
+    pub at_eof: bool,
+}
+
+enum WindowData {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+    Empty,
+}
+
+impl Deref for Window {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.data {
+            WindowData::Mapped(m) => m,
+            WindowData::Owned(v) => v,
+            WindowData::Empty => &[],
+        }
+    }
+}
+
+impl Source {
+    /// Open `path`, recognise its format by magic bytes, and prepare to read it.
+    pub fn open(path: &Path) -> Result<Source, OpenError> {
+        let mut file = File::open(path).map_err(OpenError::Io)?;
+        let meta = file.metadata().map_err(OpenError::Io)?;
+        if meta.is_dir() {
+            return Err(OpenError::NotCapture("is a directory".into()));
+        }
+        let mut head = Vec::with_capacity(64);
+        (&mut file)
+            .take(64)
+            .read_to_end(&mut head)
+            .map_err(OpenError::Io)?;
+        match detect(&head) {
+            Detected::Capture(format) => Ok(Source {
+                format,
+                compression: None,
+                reader: Reader::Mapped {
+                    file,
+                    len: meta.len(),
+                },
+                head,
+            }),
+            Detected::Compressed(c) => {
+                // Reopen so the decoder sees the stream from byte 0.
+                let file = File::open(path).map_err(OpenError::Io)?;
+                let decoder: Box<dyn Read + Send> = match c {
+                    Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+                        io::BufReader::with_capacity(1 << 20, file),
+                    )),
+                    Compression::Zstd => {
+                        Box::new(zstd::stream::read::Decoder::new(file).map_err(OpenError::Io)?)
+                    }
+                };
+                let mut state = StreamState {
+                    decoder,
+                    pos: 0,
+                    pending: Vec::new(),
+                    eof: false,
+                };
+                state.fill_to(64).map_err(|e| {
+                    OpenError::NotCapture(format!(
+                        "{} stream is corrupt at its start: {e}",
+                        c.name()
+                    ))
+                })?;
+                let head = state.pending.clone();
+                match detect(&head) {
+                    Detected::Capture(format) => Ok(Source {
+                        format,
+                        compression: Some(c),
+                        reader: Reader::Stream(state),
+                        head,
+                    }),
+                    Detected::Compressed(_) => Err(OpenError::NotCapture(format!(
+                        "{}-compressed data that is compressed again; decompress it first",
+                        c.name()
+                    ))),
+                    Detected::NotCapture(m) => Err(OpenError::NotCapture(format!(
+                        "{}-compressed, but the content is not a capture: {m}",
+                        c.name()
+                    ))),
+                }
+            }
+            Detected::NotCapture(m) => Err(OpenError::NotCapture(m)),
+        }
+    }
+
+    /// The capture format (of the decompressed stream).
+    pub fn format(&self) -> FileFormat {
+        self.format
+    }
+
+    /// The compression wrapper, if any.
+    pub fn compression(&self) -> Option<Compression> {
+        self.compression
+    }
+
+    /// The first bytes of the capture stream (the file header lives here).
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// Size of the file on disk, if mapped (unknown for compressed streams).
+    pub fn file_len(&self) -> Option<u64> {
+        match &self.reader {
+            Reader::Mapped { len, .. } => Some(*len),
+            Reader::Stream(_) => None,
+        }
+    }
+
+    /// The window of about `size` bytes starting at stream offset `start`.
+    ///
+    /// `start` is where the previous window's framing stopped, so it may lie inside
+    /// `prev`; compressed streams cannot seek back, so the bytes from `start` to the end of
+    /// `prev` are carried over from it. Asking again for the same `start` with a larger
+    /// `size` (a record larger than the window) is allowed; pass the too-small window as
+    /// `prev`.
+    pub fn window(&mut self, start: u64, size: usize, prev: Option<&Window>) -> io::Result<Window> {
+        match &mut self.reader {
+            Reader::Mapped { file, len } => {
+                let end = start.saturating_add(size as u64).min(*len);
+                if start >= end {
+                    return Ok(Window {
+                        data: WindowData::Empty,
+                        base: start,
+                        at_eof: true,
+                    });
+                }
+                let mmap = map_range(file, start, (end - start) as usize)?;
+                Ok(Window {
+                    data: WindowData::Mapped(mmap),
+                    base: start,
+                    at_eof: end == *len,
+                })
+            }
+            Reader::Stream(s) => s.window(start, size, prev),
+        }
+    }
+}
+
+impl StreamState {
+    fn fill_to(&mut self, want: usize) -> io::Result<()> {
+        let mut chunk = [0u8; 64 * 1024];
+        while self.pending.len() < want && !self.eof {
+            let n = self
+                .decoder
+                .read(&mut chunk[..(want - self.pending.len()).min(65536)])?;
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.pending.extend_from_slice(&chunk[..n]);
+            }
+        }
+        Ok(())
+    }
+
+    fn window(&mut self, start: u64, size: usize, prev: Option<&Window>) -> io::Result<Window> {
+        let mut buf = Vec::with_capacity(size);
+        if start < self.pos {
+            let p = prev
+                .ok_or_else(|| io::Error::other("window start lies before the stream position"))?;
+            let from = start
+                .checked_sub(p.base)
+                .filter(|&f| f <= p.len() as u64)
+                .ok_or_else(|| io::Error::other("window start lies outside the previous window"))?;
+            buf.extend_from_slice(&p[from as usize..]);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        buf.extend_from_slice(&pending);
+        if buf.len() < size && !self.eof {
+            let mut reader = (&mut self.decoder).take((size - buf.len()) as u64);
+            let before = buf.len();
+            let got = reader.read_to_end(&mut buf).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "decompression failed after {} bytes of capture data: {e}",
+                        self.pos + (buf.len() - before) as u64 + pending.len() as u64
+                    ),
+                )
+            })?;
+            if got < size - before {
+                self.eof = true;
+            }
+        }
+        self.pos = start + buf.len() as u64;
+        // A read that filled the window exactly may sit right at the end of the stream; the
+        // next call finds that out with an empty read.
+        Ok(Window {
+            at_eof: self.eof,
+            data: WindowData::Owned(buf),
+            base: start,
+        })
+    }
+}
+
+/// Map `len` bytes of `file` from `offset`, read-only, with the kernel told to read ahead.
+#[allow(unsafe_code)]
+fn map_range(file: &File, offset: u64, len: usize) -> io::Result<Mmap> {
+    // SAFETY: the mapping is read-only and private to this process. Undefined behaviour is
+    // only possible if another process truncates or rewrites the capture while we read it;
+    // capture archives are immutable inputs, and every tool that maps files (ripgrep,
+    // tshark's mmap reader) accepts the same contract. We never hand out references that
+    // outlive the `Window` owning the mapping.
+    let mmap = unsafe { MmapOptions::new().offset(offset).len(len).map(file)? };
+    // Advice is a hint; failure to apply it changes speed, never results.
+    let _ = mmap.advise(Advice::Sequential);
+    let _ = mmap.advise(Advice::WillNeed);
+    Ok(mmap)
+}

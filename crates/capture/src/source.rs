@@ -234,7 +234,21 @@ impl StreamState {
                 .ok_or_else(|| io::Error::other("window start lies outside the previous window"))?;
             buf.extend_from_slice(&p[from as usize..]);
         }
-        let pending = std::mem::take(&mut self.pending);
+        // `pending` holds stream bytes from `self.pos`; skip any before `start`.
+        let mut pending = std::mem::take(&mut self.pending);
+        if start > self.pos {
+            let skip = ((start - self.pos) as usize).min(pending.len());
+            pending.drain(..skip);
+            let mut rest = start - self.pos - skip as u64;
+            while rest > 0 {
+                let n = io::copy(&mut (&mut self.decoder).take(rest), &mut io::sink())?;
+                if n == 0 {
+                    self.eof = true;
+                    break;
+                }
+                rest -= n;
+            }
+        }
         buf.extend_from_slice(&pending);
         if buf.len() < size && !self.eof {
             let mut reader = (&mut self.decoder).take((size - buf.len()) as u64);

@@ -1,1 +1,449 @@
-//! placeholder
+//! The engine: runs captures through framing, decode, sharding and per-connection analysis
+//! on all cores, and writes the rows.
+//!
+//! ## Shape
+//! Inputs form *streams*: each file is its own stream, or with `merge` a rotated set of files
+//! is one stream whose connections continue across file boundaries. A stream is read in
+//! windows; each window is framed and decoded in parallel byte ranges ([`framing`]), its TCP
+//! segments routed to a fixed number of shards by a direction-independent flow hash, and the
+//! shards then run in parallel, each owning its connections. The next window is framed while
+//! the shards process the current one.
+//!
+//! ## Determinism
+//! Every decision about a connection's life (idle expiry, linger after close, eviction under
+//! the connection cap, periodic sweeps) is a function of the shard's own packet sequence and
+//! a shard-local clock. The shard count is fixed by configuration, not by the thread count,
+//! and a shard sees its packets in capture order whatever the window size. So the set of rows
+//! written is the same for any number of threads and any window size.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod framing;
+pub mod inputs;
+mod shard;
+mod stats;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use wirehouse_capture::source::Source;
+use wirehouse_capture::{FrameError, FrameErrorKind, Framer, Stop};
+use wirehouse_decode::{Fate, linktype_name};
+use wirehouse_flow::Endpoint;
+use wirehouse_output::tables::{CaptureRow, EventRow};
+use wirehouse_output::{Dataset, OutputError, TableBuilders};
+
+pub use inputs::{InputError, InputFile, expand};
+
+use framing::{FrameCtx, FramedWindow, frame_window};
+use shard::Shard;
+use stats::Counts;
+
+/// A packet predicate (`--filter`), given source and destination.
+pub type Filter = Box<dyn Fn(&Endpoint, &Endpoint) -> bool + Send + Sync>;
+
+/// Engine settings.
+pub struct Config {
+    /// Worker threads (the caller builds the rayon pool; this sizes ranges and writers).
+    pub threads: usize,
+    /// Shards per stream. Fixed independently of `threads` so results do not depend on it.
+    pub shards: usize,
+    /// Bytes per window.
+    pub window_bytes: usize,
+    /// Connections idle this long (capture time) are closed with `idle_timeout`.
+    pub idle_timeout_ns: i64,
+    /// A closed connection (FIN both ways, or RST) absorbs stray packets this long.
+    pub close_linger_ns: i64,
+    /// Live connections per stream; past it the least recently active are evicted.
+    pub max_connections: usize,
+    /// Treat all inputs as one time-ordered stream (rotated files).
+    pub merge: bool,
+    /// Packet filter.
+    pub filter: Option<Filter>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            threads: 1,
+            shards: 64,
+            window_bytes: 32 << 20,
+            idle_timeout_ns: 300 * 1_000_000_000,
+            close_linger_ns: 5 * 1_000_000_000,
+            max_connections: 1_000_000,
+            merge: false,
+            filter: None,
+        }
+    }
+}
+
+/// Live progress, readable from another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Capture bytes framed so far.
+    pub bytes: AtomicU64,
+    /// Packets framed so far.
+    pub packets: AtomicU64,
+    /// Files finished.
+    pub files: AtomicU64,
+}
+
+/// Time spent per stage, summed over threads (nanoseconds).
+#[derive(Debug, Default)]
+pub struct StageTimes {
+    /// Reading windows (mapping or decompressing).
+    pub read_ns: AtomicU64,
+    /// Framing, decoding and routing.
+    pub frame_ns: AtomicU64,
+    /// Reassembly and protocol analysis in shards.
+    pub analyze_ns: AtomicU64,
+    /// Building batches and writing Parquet.
+    pub write_ns: AtomicU64,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Input files (including ones that failed).
+    pub files: u64,
+    /// Files with an error.
+    pub files_with_errors: u64,
+    /// Packets read.
+    pub packets: u64,
+    /// Capture bytes read.
+    pub bytes: u64,
+    /// TCP connections.
+    pub connections: u64,
+    /// HTTP requests.
+    pub requests: u64,
+    /// Per-stage CPU time.
+    pub stages: StageTimes,
+    /// Wall-clock seconds.
+    pub elapsed_s: f64,
+}
+
+/// Rows go to per-worker builders, flushed to the dataset in batches of this many rows.
+const BATCH_ROWS: usize = 64 * 1024;
+
+struct Run<'a> {
+    cfg: &'a Config,
+    ds: &'a Dataset,
+    builders: Vec<Mutex<TableBuilders>>,
+    progress: &'a Progress,
+    summary: Mutex<RunSummary>,
+    stages: StageTimes,
+    write_error: Mutex<Option<OutputError>>,
+}
+
+impl Run<'_> {
+    fn worker(&self) -> usize {
+        rayon::current_thread_index().unwrap_or(0) % self.builders.len()
+    }
+
+    /// Run `f` with this worker's builders, then flush full batches.
+    fn with_rows<R>(&self, f: impl FnOnce(&mut TableBuilders) -> R) -> R {
+        let w = self.worker();
+        let mut b = self.builders[w].lock().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut b);
+        let t = Instant::now();
+        if let Err(e) = b.flush(self.ds, BATCH_ROWS, w) {
+            self.write_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
+        }
+        self.stages
+            .write_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+/// Analyze `files` into `ds`. `input_errors` (inputs that could not be expanded) become
+/// `captures` rows with their error. Returns an error only when the dataset cannot be
+/// written; problems with inputs are reported in the rows.
+pub fn run(
+    cfg: &Config,
+    files: &[InputFile],
+    input_errors: &[InputError],
+    ds: &Dataset,
+    progress: &Progress,
+) -> Result<RunSummary, OutputError> {
+    let started = Instant::now();
+    let run = Run {
+        cfg,
+        ds,
+        builders: (0..cfg.threads.max(1)).map(|_| Mutex::default()).collect(),
+        progress,
+        summary: Mutex::default(),
+        stages: StageTimes::default(),
+        write_error: Mutex::new(None),
+    };
+    run.with_rows(|b| {
+        for e in input_errors {
+            b.captures.append(&CaptureRow {
+                file: e.name.clone(),
+                error: Some(e.message.clone()),
+                ..Default::default()
+            });
+            b.events.append(&EventRow {
+                file: e.name.clone(),
+                kind: "input_error".into(),
+                detail: e.message.clone(),
+                ..Default::default()
+            });
+        }
+    });
+    if cfg.merge {
+        run_stream(&run, files);
+    } else {
+        // Files of at most one window run side by side; larger ones one at a time, each
+        // using every core for its own windows. Either way every file is its own stream.
+        let (small, large): (Vec<&InputFile>, Vec<&InputFile>) = files.iter().partition(|f| {
+            std::fs::metadata(&f.path).map_or(true, |m| m.len() <= cfg.window_bytes as u64)
+        });
+        small
+            .par_iter()
+            .for_each(|f| run_stream(&run, std::slice::from_ref(*f)));
+        for f in large {
+            run_stream(&run, std::slice::from_ref(f));
+        }
+    }
+    for (w, b) in run.builders.iter().enumerate() {
+        let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
+        b.flush(ds, 1, w)?;
+    }
+    if let Some(e) = run
+        .write_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        return Err(e);
+    }
+    let mut summary = run.summary.into_inner().unwrap_or_else(|p| p.into_inner());
+    summary.files += input_errors.len() as u64;
+    summary.files_with_errors += input_errors.len() as u64;
+    summary.stages = run.stages;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// One stream: files whose connections share state.
+fn run_stream(run: &Run<'_>, files: &[InputFile]) {
+    let mut shards: Vec<Shard> = (0..run.cfg.shards.max(1)).map(Shard::new).collect();
+    for f in files {
+        let row = run_file(run, f, &mut shards);
+        let mut s = run.summary.lock().unwrap_or_else(|p| p.into_inner());
+        s.files += 1;
+        s.files_with_errors += u64::from(row.error.is_some());
+        s.packets += row.packets as u64;
+        s.bytes += row.bytes as u64;
+        drop(s);
+        run.with_rows(|b| {
+            if let Some(err) = &row.error {
+                b.events.append(&EventRow {
+                    ts: row.last_ts,
+                    conn_id: None,
+                    file: row.file.clone(),
+                    kind: "capture_error".into(),
+                    detail: err.clone(),
+                });
+            }
+            b.captures.append(&row);
+        });
+        run.progress.files.fetch_add(1, Ordering::Relaxed);
+    }
+    shards.par_iter_mut().for_each(|s| {
+        run.with_rows(|b| s.finish(b));
+    });
+}
+
+fn error_row(f: &InputFile, message: String) -> CaptureRow {
+    CaptureRow {
+        file: f.name.clone(),
+        file_bytes: std::fs::metadata(&f.path).ok().map(|m| m.len() as i64),
+        error: Some(message),
+        ..Default::default()
+    }
+}
+
+fn run_file(run: &Run<'_>, f: &InputFile, shards: &mut [Shard]) -> CaptureRow {
+    let cfg = run.cfg;
+    let mut source = match Source::open(&f.path) {
+        Ok(s) => s,
+        Err(e) => return error_row(f, e.to_string()),
+    };
+    let (framer, first) = match Framer::new(source.format(), source.head()) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut row = error_row(f, e.to_string());
+            row.format = Some(source.format().name().into());
+            row.error_offset = Some(e.offset as i64);
+            return row;
+        }
+    };
+    let ctx = FrameCtx {
+        shards: shards.len(),
+        filter: cfg.filter.as_deref().map(|f| f as _),
+    };
+    let ranges = (cfg.threads * 2).max(1);
+    let mut counts = Counts::default();
+    let mut error: Option<(String, u64)> = None;
+    let mut size = cfg.window_bytes.max(64 << 10);
+    let timed = |ns: &AtomicU64, t: Instant| {
+        ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    };
+
+    let t = Instant::now();
+    let mut window = match source.window(first as u64, size, None) {
+        Ok(w) => w,
+        Err(e) => return error_row(f, format!("read failed: {e}")),
+    };
+    timed(&run.stages.read_ns, t);
+    let mut framer = framer;
+    let t = Instant::now();
+    let mut framed = frame_window(&window, window.base, &framer, ranges, &ctx);
+    timed(&run.stages.frame_ns, t);
+    loop {
+        // Where does the next window start, and is this the last one?
+        let whole = framed.end == window.len();
+        let next_start = match &framed.stop {
+            Stop::Error(e) => {
+                error = Some((e.to_string(), e.offset));
+                None
+            }
+            _ if window.at_eof => {
+                if !whole {
+                    let e = FrameError {
+                        offset: window.base + framed.end as u64,
+                        kind: FrameErrorKind::Truncated {
+                            needed: 0,
+                            available: (window.len() - framed.end) as u64,
+                        },
+                    };
+                    error = Some((truncated_message(&e, &window, framed.end), e.offset));
+                }
+                None
+            }
+            _ => Some(window.base + framed.end as u64),
+        };
+        if framed.end == 0 && next_start.is_some() {
+            // A record larger than the window: read a bigger one from the same place.
+            size = size.saturating_mul(2);
+            let t = Instant::now();
+            match source.window(window.base, size, Some(&window)) {
+                Ok(w) => window = w,
+                Err(e) => {
+                    error = Some((format!("read failed: {e}"), window.base));
+                    break;
+                }
+            }
+            timed(&run.stages.read_ns, t);
+            framed = frame_window(&window, window.base, &framer, ranges, &ctx);
+            continue;
+        }
+        framer = framed.framer_after.clone();
+        let mut next: Option<(wirehouse_capture::source::Window, FramedWindow)> = None;
+        let mut read_error = None;
+        let (_, ()) = rayon::join(
+            || {
+                let t = Instant::now();
+                process_window(run, f, shards, &mut framed, &window);
+                timed(&run.stages.analyze_ns, t);
+            },
+            || {
+                if let Some(start) = next_start {
+                    let t = Instant::now();
+                    match source.window(start, size, Some(&window)) {
+                        Ok(w) => {
+                            timed(&run.stages.read_ns, t);
+                            let t = Instant::now();
+                            let fw = frame_window(&w, w.base, &framer, ranges, &ctx);
+                            timed(&run.stages.frame_ns, t);
+                            next = Some((w, fw));
+                        }
+                        Err(e) => read_error = Some((format!("read failed: {e}"), start)),
+                    }
+                }
+            },
+        );
+        for r in &framed.ranges {
+            counts.add(&r.counts);
+        }
+        run.progress
+            .bytes
+            .fetch_add(framed.end as u64, Ordering::Relaxed);
+        run.progress.packets.fetch_add(
+            framed.ranges.iter().map(|r| r.counts.packets).sum::<u64>(),
+            Ordering::Relaxed,
+        );
+        if let Some(e) = read_error {
+            error = Some(e);
+        }
+        match next {
+            Some((w, fw)) if error.is_none() => {
+                window = w;
+                framed = fw;
+            }
+            _ => break,
+        }
+    }
+    let mut stats = shard::FileStats::default();
+    for s in shards.iter_mut() {
+        stats.add(&s.take_file_stats());
+    }
+    CaptureRow {
+        file: f.name.clone(),
+        format: Some(source.format().name().into()),
+        compression: source.compression().map(|c| c.name().into()),
+        linktypes: counts
+            .linktypes
+            .iter()
+            .map(|&l| linktype_name(l))
+            .collect::<Vec<_>>()
+            .join(","),
+        file_bytes: std::fs::metadata(&f.path).ok().map(|m| m.len() as i64),
+        packets: counts.packets as i64,
+        bytes: counts.bytes as i64,
+        first_ts: counts.first_ts,
+        last_ts: counts.last_ts,
+        packets_tcp: counts.fate_count(Fate::Tcp),
+        packets_udp: counts.fate_count(Fate::Udp),
+        packets_other_ip: counts.fate_count(Fate::OtherIp),
+        packets_non_ip: counts.fate_count(Fate::NonIp),
+        packets_truncated: counts.fate_count(Fate::Truncated),
+        packets_malformed: counts.fate_count(Fate::Malformed),
+        packets_unsupported_linktype: counts.fate_count(Fate::UnsupportedLinktype),
+        tcp_payload_truncated: counts.tcp_payload_truncated as i64,
+        ip_fragments: counts.ip_fragments as i64,
+        ip_datagrams_reassembled: stats.datagrams_reassembled as i64,
+        ip_datagrams_abandoned: stats.datagrams_abandoned as i64,
+        pcapng_other_blocks: counts.other_blocks as i64,
+        connections: stats.connections as i64,
+        connections_evicted: stats.evicted as i64,
+        ooo_cap_hits: stats.ooo_cap_hits as i64,
+        error_offset: error.as_ref().map(|(_, o)| *o as i64),
+        error: error.map(|(m, _)| m),
+    }
+}
+
+fn truncated_message(e: &FrameError, window: &[u8], end: usize) -> String {
+    format!(
+        "byte offset {}: the capture ends inside a record ({} bytes of it present); the file was cut short",
+        e.offset,
+        window.len() - end
+    )
+}
+
+fn process_window(
+    run: &Run<'_>,
+    f: &InputFile,
+    shards: &mut [Shard],
+    framed: &mut FramedWindow,
+    window: &[u8],
+) {
+    let _ = (run, f, shards, framed, window);
+}

@@ -1,0 +1,195 @@
+//! `wirehouse analyze`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use wirehouse_engine::{Config, Progress, RunSummary, expand};
+use wirehouse_output::Dataset;
+
+/// Arguments of `wirehouse analyze`.
+#[derive(Args, Debug)]
+pub(crate) struct AnalyzeArgs {
+    /// Capture files, directories (searched recursively) or glob patterns. Formats are
+    /// recognised by content: pcap, pcapng, and gzip/zstd-compressed captures.
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<String>,
+    /// Output directory: one sub-directory of Parquet files per table.
+    #[arg(short, long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace the tables of an existing, non-empty output directory.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    threads: Option<usize>,
+    /// Treat the inputs as one time-ordered stream (rotated files: file-0001, file-0002...),
+    /// so connections crossing a file boundary are one connection.
+    #[arg(long)]
+    merge: bool,
+    /// Close connections idle this many seconds of capture time (Zeek's default is 300 for
+    /// established TCP).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    idle_timeout: f64,
+    /// Cap on live connections per input stream; past it the least recently active are
+    /// evicted (counted in captures.connections_evicted and events).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    max_connections: usize,
+    /// Window size in MiB: how much of a capture is framed at once (memory use is about
+    /// two windows per input being read).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    window_mib: usize,
+    /// Shards per input stream (connections are spread over them by flow hash). Results do
+    /// not depend on this or on --threads.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    shards: usize,
+    /// Print per-stage timings and throughput at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Show progress on stderr (default: when stderr is a terminal).
+    #[arg(long)]
+    progress: bool,
+    /// Print nothing on success.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        eprintln!("error: cannot start {threads} worker threads: {e}");
+        return ExitCode::from(1);
+    }
+    let (files, input_errors) = expand(&a.inputs);
+    for e in &input_errors {
+        eprintln!("warning: {}: {}", e.name, e.message);
+    }
+    if files.is_empty() && input_errors.len() == a.inputs.len() {
+        eprintln!("error: none of the inputs exist or match");
+        return ExitCode::from(1);
+    }
+    let ds = match Dataset::create(&a.out, a.force, threads) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let cfg = Config {
+        threads,
+        shards: a.shards.max(1),
+        window_bytes: a.window_mib.max(1) << 20,
+        idle_timeout_ns: (a.idle_timeout * 1e9) as i64,
+        max_connections: a.max_connections.max(1),
+        merge: a.merge,
+        ..Config::default()
+    };
+    let progress = Arc::new(Progress::default());
+    let show_progress = a.progress || (!a.quiet && std::io::stderr().is_terminal());
+    let done = Arc::new(AtomicBool::new(false));
+    let reporter = show_progress.then(|| {
+        let (progress, done) = (progress.clone(), done.clone());
+        let total_files = files.len();
+        std::thread::spawn(move || report_progress(&progress, &done, total_files))
+    });
+    let result = wirehouse_engine::run(&cfg, &files, &input_errors, &ds, &progress);
+    done.store(true, Ordering::Relaxed);
+    if let Some(r) = reporter {
+        let _ = r.join();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let tables = match ds.finish() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !a.quiet {
+        print_summary(&summary, &tables, &a.out, threads, a.stats);
+    }
+    if summary.files_with_errors > 0 {
+        eprintln!(
+            "warning: {} of {} inputs had errors (see captures.error and the events table)",
+            summary.files_with_errors, summary.files
+        );
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn report_progress(p: &Progress, done: &AtomicBool, total_files: usize) {
+    let start = Instant::now();
+    let mut err = std::io::stderr();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(500));
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        let bytes = p.bytes.load(Ordering::Relaxed) as f64;
+        let _ = write!(
+            err,
+            "\r{:>4}/{} files  {:>10.1} MB  {:>12} packets  {:>7.1} MB/s ",
+            p.files.load(Ordering::Relaxed),
+            total_files,
+            bytes / 1e6,
+            p.packets.load(Ordering::Relaxed),
+            bytes / 1e6 / secs
+        );
+    }
+    let _ = writeln!(err);
+}
+
+fn print_summary(
+    s: &RunSummary,
+    tables: &wirehouse_output::DatasetSummary,
+    out: &std::path::Path,
+    threads: usize,
+    stats: bool,
+) {
+    let secs = s.elapsed_s.max(1e-9);
+    println!(
+        "{} files ({} with errors), {} packets, {:.1} MB in {:.2} s ({:.0} MB/s, {:.2} M packets/s, {} threads)",
+        s.files,
+        s.files_with_errors,
+        s.packets,
+        s.bytes as f64 / 1e6,
+        s.elapsed_s,
+        s.bytes as f64 / 1e6 / secs,
+        s.packets as f64 / 1e6 / secs,
+        threads
+    );
+    for (name, rows, files) in &tables.tables {
+        println!(
+            "  {:<12} {:>10} rows  {}/{name}/ ({files} files)",
+            name,
+            rows,
+            out.display()
+        );
+    }
+    if stats {
+        let ms = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64 / 1e6;
+        println!(
+            "  stages (CPU ms summed over threads): read {:.1}, frame+decode {:.1}, analyze {:.1}, write {:.1}",
+            ms(&s.stages.read_ns),
+            ms(&s.stages.frame_ns),
+            ms(&s.stages.analyze_ns),
+            ms(&s.stages.write_ns)
+        );
+    }
+}

@@ -1,0 +1,292 @@
+//! Framing and decoding one window on several cores.
+//!
+//! A window is cut into byte ranges framed in parallel. Range 0 starts at the window start,
+//! a known record boundary; every other range finds its first record with
+//! [`Framer::find_boundary`]. After the parallel pass the ranges are checked in order: a
+//! range whose start is not exactly where the previous one stopped (a false boundary, or a
+//! pcapng section/interface change inside an earlier range) is framed again from the right
+//! place with the right state. The result is therefore identical to framing the window
+//! serially; only the speed depends on the boundary search.
+//!
+//! Each range decodes its packets and routes TCP segments to per-shard queues as compact,
+//! borrow-free [`SegRef`]s (payloads are offsets into the window), so the window's framed
+//! output can be carried to the next pipeline step while the next window is being framed.
+
+use rayon::prelude::*;
+use wirehouse_capture::{Framer, Packet, Stop, TS_UNKNOWN};
+use wirehouse_decode::{Decoded, Fate, Fragment, decode};
+use wirehouse_flow::{Addr, Endpoint, FlowKey, TcpFlags, TcpOptions, Vlans};
+
+use crate::stats::Counts;
+
+/// Where a segment's payload lives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PayloadRef {
+    /// `window[off..off + len]`.
+    Window { off: u32, len: u32 },
+    /// `datagrams[idx][off..off + len]`: a payload rebuilt from IP fragments.
+    Datagram { idx: u32, off: u32, len: u32 },
+}
+
+/// A decoded TCP segment waiting in a shard queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SegRef {
+    pub(crate) ts_ns: i64,
+    pub(crate) src: Endpoint,
+    pub(crate) dst: Endpoint,
+    pub(crate) vlans: Vlans,
+    pub(crate) seq: u32,
+    pub(crate) ack: u32,
+    pub(crate) flags: TcpFlags,
+    pub(crate) window: u16,
+    pub(crate) options: TcpOptions,
+    pub(crate) payload: PayloadRef,
+    pub(crate) wire_len: u32,
+    /// Offset of the packet's record in the capture stream.
+    pub(crate) file_offset: u64,
+}
+
+/// An IP fragment waiting for the (serial) reassembly step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FragRef {
+    pub(crate) ts_ns: i64,
+    pub(crate) vlans: Vlans,
+    pub(crate) src: Addr,
+    pub(crate) dst: Addr,
+    pub(crate) id: u32,
+    pub(crate) proto: u8,
+    pub(crate) offset: u32,
+    pub(crate) more: bool,
+    pub(crate) data_off: u32,
+    pub(crate) data_len: u32,
+    pub(crate) cut: bool,
+    pub(crate) file_offset: u64,
+}
+
+/// Which packets to keep (the `--filter` expression), applied per packet like tcpdump.
+pub(crate) type PacketFilter<'f> = Option<&'f (dyn Fn(&Endpoint, &Endpoint) -> bool + Sync)>;
+
+/// One range's output.
+pub(crate) struct RangeOut {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) stop: Stop,
+    pub(crate) framer_after: Framer,
+    pub(crate) state_changed: bool,
+    /// Per-shard queues of segments, in capture order.
+    pub(crate) shards: Vec<Vec<SegRef>>,
+    pub(crate) frags: Vec<FragRef>,
+    pub(crate) counts: Counts,
+}
+
+/// A framed window: its ranges in order, and where framing ended.
+pub(crate) struct FramedWindow {
+    pub(crate) ranges: Vec<RangeOut>,
+    /// Index in the window just past the last whole record.
+    pub(crate) end: usize,
+    pub(crate) stop: Stop,
+    pub(crate) framer_after: Framer,
+    /// Payloads rebuilt from fragments in this window.
+    pub(crate) datagrams: Vec<Vec<u8>>,
+}
+
+pub(crate) struct FrameCtx<'f> {
+    pub(crate) shards: usize,
+    pub(crate) filter: PacketFilter<'f>,
+}
+
+fn frame_range(
+    buf: &[u8],
+    base: u64,
+    framer: &Framer,
+    start: usize,
+    limit: usize,
+    ctx: &FrameCtx<'_>,
+) -> RangeOut {
+    let mut framer = framer.clone();
+    let mut shards: Vec<Vec<SegRef>> = (0..ctx.shards).map(|_| Vec::new()).collect();
+    let mut frags = Vec::new();
+    let mut counts = Counts::default();
+    let buf_ptr = buf.as_ptr() as usize;
+    let progress = framer.frame(buf, base, start, limit, |p: Packet<'_>| {
+        counts.packet(&p);
+        let d = decode(p.linktype, p.data, p.origlen, p.ts_ns);
+        let fate = d.fate();
+        counts.fate(fate);
+        match d {
+            Decoded::Tcp(t) => {
+                let s = &t.seg;
+                if (s.payload.len() as u64) < u64::from(s.wire_len) {
+                    counts.tcp_payload_truncated += 1;
+                }
+                if let Some(f) = ctx.filter
+                    && !f(&s.src, &s.dst)
+                {
+                    counts.filtered += 1;
+                    return;
+                }
+                let key = FlowKey::new(s.src, s.dst, t.vlans);
+                let off = (s.payload.as_ptr() as usize).wrapping_sub(buf_ptr);
+                shards[key.shard(ctx.shards)].push(SegRef {
+                    ts_ns: s.ts_ns,
+                    src: s.src,
+                    dst: s.dst,
+                    vlans: t.vlans,
+                    seq: s.seq,
+                    ack: s.ack,
+                    flags: s.flags,
+                    window: s.window,
+                    options: s.options,
+                    payload: PayloadRef::Window {
+                        off: off as u32,
+                        len: s.payload.len() as u32,
+                    },
+                    wire_len: s.wire_len,
+                    file_offset: p.file_offset,
+                });
+            }
+            Decoded::Fragment(f) => {
+                counts.ip_fragments += 1;
+                if f.proto == wirehouse_decode::IP_PROTO_TCP {
+                    frags.push(frag_ref(&f, buf_ptr, p.ts_ns, p.file_offset));
+                }
+            }
+            Decoded::Other(_) => {}
+        }
+        let _ = fate == Fate::Tcp;
+    });
+    RangeOut {
+        start,
+        end: progress.end,
+        stop: progress.stop,
+        state_changed: progress.state_changed,
+        framer_after: framer,
+        shards,
+        frags,
+        counts: {
+            let mut c = counts;
+            c.other_blocks += progress.blocks.other;
+            c
+        },
+    }
+}
+
+fn frag_ref(f: &Fragment<'_>, buf_ptr: usize, ts_ns: i64, file_offset: u64) -> FragRef {
+    FragRef {
+        ts_ns,
+        vlans: f.vlans,
+        src: f.src,
+        dst: f.dst,
+        id: f.id,
+        proto: f.proto,
+        offset: f.offset,
+        more: f.more,
+        data_off: (f.data.as_ptr() as usize).wrapping_sub(buf_ptr) as u32,
+        data_len: f.data.len() as u32,
+        cut: f.cut,
+        file_offset,
+    }
+}
+
+impl FragRef {
+    pub(crate) fn fragment<'a>(&self, buf: &'a [u8]) -> Fragment<'a> {
+        let a = self.data_off as usize;
+        Fragment {
+            vlans: self.vlans,
+            src: self.src,
+            dst: self.dst,
+            id: self.id,
+            proto: self.proto,
+            offset: self.offset,
+            more: self.more,
+            data: buf.get(a..a + self.data_len as usize).unwrap_or(&[]),
+            cut: self.cut,
+        }
+    }
+}
+
+/// Frame `buf` (a window starting at stream offset `base`) in `ranges` parallel ranges.
+pub(crate) fn frame_window(
+    buf: &[u8],
+    base: u64,
+    framer: &Framer,
+    ranges: usize,
+    ctx: &FrameCtx<'_>,
+) -> FramedWindow {
+    let len = buf.len();
+    // Ranges smaller than this are not worth a boundary search.
+    const MIN_RANGE: usize = 1 << 20;
+    let ranges = ranges.clamp(1, (len / MIN_RANGE).max(1));
+    let cut = |k: usize| len * k / ranges;
+    let mut outs: Vec<Option<RangeOut>> = (0..ranges)
+        .into_par_iter()
+        .map(|k| {
+            let limit = cut(k + 1);
+            let start = if k == 0 {
+                Some(0)
+            } else {
+                framer.find_boundary(buf, cut(k), limit)
+            };
+            start.map(|s| frame_range(buf, base, framer, s, limit, ctx))
+        })
+        .collect();
+    // Stitch: each range must start where the previous one ended, with its state.
+    let mut done: Vec<RangeOut> = Vec::with_capacity(ranges);
+    for k in 0..ranges {
+        let limit = cut(k + 1);
+        let candidate = outs[k].take();
+        let Some(prev) = done.last() else {
+            if let Some(c) = candidate {
+                done.push(c);
+            }
+            continue;
+        };
+        if !matches!(prev.stop, Stop::Limit) {
+            break; // the previous range hit an error or the end of the data
+        }
+        let expected = prev.end;
+        let ok = candidate
+            .as_ref()
+            .is_some_and(|c| c.start == expected && !prev.state_changed);
+        if ok {
+            if let Some(c) = candidate {
+                done.push(c);
+            }
+        } else if expected >= limit {
+            // The previous range's last record covered this whole range.
+            continue;
+        } else {
+            let framer_now = prev.framer_after.clone();
+            done.push(frame_range(buf, base, &framer_now, expected, limit, ctx));
+        }
+    }
+    let last = done.last();
+    let end = last.map_or(0, |r| r.end);
+    let stop = last.map_or(Stop::EndOfBuffer, |r| r.stop.clone());
+    let framer_after = last.map_or_else(|| framer.clone(), |r| r.framer_after.clone());
+    FramedWindow {
+        ranges: done,
+        end,
+        stop,
+        framer_after,
+        datagrams: Vec::new(),
+    }
+}
+
+/// Resolve a payload reference.
+pub(crate) fn payload<'a>(p: &PayloadRef, window: &'a [u8], datagrams: &'a [Vec<u8>]) -> &'a [u8] {
+    match *p {
+        PayloadRef::Window { off, len } => window
+            .get(off as usize..(off + len) as usize)
+            .unwrap_or(&[]),
+        PayloadRef::Datagram { idx, off, len } => datagrams
+            .get(idx as usize)
+            .and_then(|d| d.get(off as usize..(off + len) as usize))
+            .unwrap_or(&[]),
+    }
+}
+
+/// A timestamp to use for a packet without one (pcapng simple packet blocks).
+pub(crate) fn known_ts(ts: i64, clock: i64) -> i64 {
+    if ts == TS_UNKNOWN { clock } else { ts }
+}

@@ -1,0 +1,380 @@
+//! The on-disk dataset and its writer pool.
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::tables::{CapturesBuilder, ConnectionsBuilder, EventsBuilder, HttpBuilder};
+
+/// The tables of a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// Per input file.
+    Captures,
+    /// Per TCP connection.
+    Connections,
+    /// Per HTTP request.
+    Http,
+    /// Per anomaly.
+    Events,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 4] = [
+        Table::Captures,
+        Table::Connections,
+        Table::Http,
+        Table::Events,
+    ];
+
+    /// Directory name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Captures => CapturesBuilder::NAME,
+            Table::Connections => ConnectionsBuilder::NAME,
+            Table::Http => HttpBuilder::NAME,
+            Table::Events => EventsBuilder::NAME,
+        }
+    }
+
+    fn schema(self) -> SchemaRef {
+        match self {
+            Table::Captures => CapturesBuilder::schema(),
+            Table::Connections => ConnectionsBuilder::schema(),
+            Table::Http => HttpBuilder::schema(),
+            Table::Events => EventsBuilder::schema(),
+        }
+    }
+}
+
+/// Failure to write the dataset. These are fatal: the output is unusable.
+#[derive(Debug)]
+pub enum OutputError {
+    /// The output directory exists and is not empty.
+    NotEmpty(PathBuf),
+    /// A file system error.
+    Io(PathBuf, std::io::Error),
+    /// The Parquet writer failed.
+    Parquet(PathBuf, parquet::errors::ParquetError),
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutputError::NotEmpty(p) => write!(
+                f,
+                "output directory {} is not empty (pass --force to replace its tables)",
+                p.display()
+            ),
+            OutputError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            OutputError::Parquet(p, e) => write!(f, "{}: parquet: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+struct Part {
+    writer: ArrowWriter<BufWriter<File>>,
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+struct TableSink {
+    table: Table,
+    dir: PathBuf,
+    schema: SchemaRef,
+    writers: Vec<Mutex<Option<Part>>>,
+    next_part: AtomicUsize,
+    rows: AtomicU64,
+}
+
+/// Rows and files written per table.
+#[derive(Clone, Debug, Default)]
+pub struct DatasetSummary {
+    /// (table name, rows, part files).
+    pub tables: Vec<(&'static str, u64, usize)>,
+}
+
+/// A Parquet dataset being written. Shared by reference between workers.
+pub struct Dataset {
+    root: PathBuf,
+    sinks: Vec<TableSink>,
+    props: WriterProperties,
+}
+
+/// In-progress row groups are flushed past this size, bounding writer memory.
+const MAX_ROW_GROUP_BYTES: usize = 128 << 20;
+/// Row-group size: large groups make scans fast; the byte cap above bounds memory.
+const ROW_GROUP_ROWS: usize = 1 << 20;
+
+impl Dataset {
+    /// Create the dataset directory. Refuses a non-empty directory unless `force`, in which
+    /// case only the table directories are replaced (other files are left alone). Each table
+    /// gets `writers` part files at most, written concurrently.
+    pub fn create(root: &Path, force: bool, writers: usize) -> Result<Dataset, OutputError> {
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| OutputError::Io(p, e)
+        };
+        if root.exists() {
+            let mut entries = fs::read_dir(root).map_err(io(root))?;
+            if entries.next().is_some() {
+                if !force {
+                    return Err(OutputError::NotEmpty(root.to_path_buf()));
+                }
+                for t in Table::ALL {
+                    let dir = root.join(t.name());
+                    if dir.exists() {
+                        fs::remove_dir_all(&dir).map_err(io(&dir))?;
+                    }
+                }
+            }
+        }
+        let mut sinks = Vec::new();
+        for table in Table::ALL {
+            let dir = root.join(table.name());
+            fs::create_dir_all(&dir).map_err(io(&dir))?;
+            sinks.push(TableSink {
+                table,
+                dir,
+                schema: table.schema(),
+                writers: (0..writers.max(1)).map(|_| Mutex::new(None)).collect(),
+                next_part: AtomicUsize::new(0),
+                rows: AtomicU64::new(0),
+            });
+        }
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_created_by(format!("wirehouse {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Dataset {
+            root: root.to_path_buf(),
+            sinks,
+            props,
+        })
+    }
+
+    /// The dataset directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Write a batch of `table` rows. `hint` spreads callers over the table's writers (pass
+    /// the worker index); a busy writer is skipped for a free one.
+    pub fn write(&self, table: Table, batch: &RecordBatch, hint: usize) -> Result<(), OutputError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let sink = &self.sinks[table as usize];
+        let n = sink.writers.len();
+        let mut slot = None;
+        for i in 0..n {
+            if let Ok(g) = sink.writers[(hint + i) % n].try_lock() {
+                slot = Some(g);
+                break;
+            }
+        }
+        let mut guard = match slot {
+            Some(g) => g,
+            None => sink.writers[hint % n]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        };
+        if guard.is_none() {
+            *guard = Some(self.open_part(sink)?);
+        }
+        let Some(part) = guard.as_mut() else {
+            return Ok(());
+        };
+        part.writer
+            .write(batch)
+            .map_err(|e| OutputError::Parquet(part.path.clone(), e))?;
+        if part.writer.in_progress_size() > MAX_ROW_GROUP_BYTES {
+            part.writer
+                .flush()
+                .map_err(|e| OutputError::Parquet(part.path.clone(), e))?;
+        }
+        sink.rows
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn open_part(&self, sink: &TableSink) -> Result<Part, OutputError> {
+        let idx = sink.next_part.fetch_add(1, Ordering::Relaxed);
+        let path = sink.dir.join(format!("part-{idx:05}.parquet"));
+        // Written under a name no reader globs for, renamed when complete, so an interrupted
+        // run never leaves a truncated file that `*.parquet` would pick up.
+        let tmp = sink.dir.join(format!(".part-{idx:05}.parquet.inprogress"));
+        let file = File::create(&tmp).map_err(|e| OutputError::Io(tmp.clone(), e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            sink.schema.clone(),
+            Some(self.props.clone()),
+        )
+        .map_err(|e| OutputError::Parquet(tmp.clone(), e))?;
+        Ok(Part { writer, tmp, path })
+    }
+
+    /// Close every part file. A table that received no rows gets one empty part, so that
+    /// globs like `OUT/http/*.parquet` always match and carry the schema.
+    pub fn finish(self) -> Result<DatasetSummary, OutputError> {
+        let mut summary = DatasetSummary::default();
+        for sink in &self.sinks {
+            let mut parts = Vec::new();
+            for w in &sink.writers {
+                let slot = w.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(p) = slot {
+                    parts.push(p);
+                }
+            }
+            if parts.is_empty() {
+                parts.push(self.open_part(sink)?);
+            }
+            let files = parts.len();
+            for p in parts {
+                p.writer
+                    .close()
+                    .map_err(|e| OutputError::Parquet(p.tmp.clone(), e))?;
+                fs::rename(&p.tmp, &p.path).map_err(|e| OutputError::Io(p.path.clone(), e))?;
+            }
+            summary
+                .tables
+                .push((sink.table.name(), sink.rows.load(Ordering::Relaxed), files));
+        }
+        Ok(summary)
+    }
+}
+
+/// One worker's builders for every table. Rows accumulate here and go to the dataset as
+/// batches of `batch_rows`.
+#[derive(Debug, Default)]
+pub struct TableBuilders {
+    /// `captures` rows.
+    pub captures: CapturesBuilder,
+    /// `connections` rows.
+    pub connections: ConnectionsBuilder,
+    /// `http` rows.
+    pub http: HttpBuilder,
+    /// `events` rows.
+    pub events: EventsBuilder,
+}
+
+impl TableBuilders {
+    /// Send every table holding at least `min_rows` rows to the dataset.
+    pub fn flush(&mut self, ds: &Dataset, min_rows: usize, hint: usize) -> Result<(), OutputError> {
+        let min_rows = min_rows.max(1);
+        if self.captures.len() >= min_rows {
+            ds.write(Table::Captures, &self.captures.finish(), hint)?;
+        }
+        if self.connections.len() >= min_rows {
+            ds.write(Table::Connections, &self.connections.finish(), hint)?;
+        }
+        if self.http.len() >= min_rows {
+            ds.write(Table::Http, &self.http.finish(), hint)?;
+        }
+        if self.events.len() >= min_rows {
+            ds.write(Table::Events, &self.events.finish(), hint)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{CaptureRow, EventRow};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("wirehouse-output-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn read_rows(dir: &Path) -> usize {
+        let mut n = 0;
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            assert_eq!(p.extension().unwrap(), "parquet", "{p:?}");
+            let r = ParquetRecordBatchReaderBuilder::try_new(File::open(&p).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            for b in r {
+                n += b.unwrap().num_rows();
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn writes_every_table_and_reads_back() {
+        let root = tmpdir("rw");
+        let ds = Dataset::create(&root, false, 2).unwrap();
+        let mut b = TableBuilders::default();
+        for i in 0..10 {
+            b.captures.append(&CaptureRow {
+                file: format!("f{i}.pcap"),
+                packets: i,
+                first_ts: Some(1_700_000_000_000_000_000),
+                ..Default::default()
+            });
+        }
+        b.events.append(&EventRow {
+            kind: "x".into(),
+            ..Default::default()
+        });
+        b.flush(&ds, 1, 0).unwrap();
+        let s = ds.finish().unwrap();
+        assert_eq!(s.tables[0], ("captures", 10, 1));
+        assert_eq!(read_rows(&root.join("captures")), 10);
+        assert_eq!(read_rows(&root.join("events")), 1);
+        // Tables without rows still get a (schema-only) part file.
+        assert_eq!(read_rows(&root.join("http")), 0);
+        assert_eq!(fs::read_dir(root.join("http")).unwrap().count(), 1);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn refuses_non_empty_output_without_force() {
+        let root = tmpdir("force");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(root.join("notes.txt"), "keep me").unwrap();
+        assert!(matches!(
+            Dataset::create(&root, false, 1),
+            Err(OutputError::NotEmpty(_))
+        ));
+        let ds = Dataset::create(&root, true, 1).unwrap();
+        ds.finish().unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("notes.txt")).unwrap(),
+            "keep me"
+        );
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_utc_nanoseconds() {
+        let schema = CapturesBuilder::schema();
+        let f = schema.field_with_name("first_ts").unwrap();
+        assert_eq!(
+            f.data_type(),
+            &arrow_schema::DataType::Timestamp(
+                arrow_schema::TimeUnit::Nanosecond,
+                Some("UTC".into())
+            )
+        );
+    }
+}

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod analyze;
+mod summary;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,55 @@ struct Cli {
 enum Command {
     /// Analyze captures (files, directories, globs) into a Parquet dataset.
     Analyze(analyze::AnalyzeArgs),
+    /// Print a human summary of a dataset: connections, reuse, latency, top hosts, anomalies.
+    Summary(summary::SummaryArgs),
+    /// Benchmark floor: walk every record header of a capture (no decoding) and report the
+    /// rate. `analyze` throughput is measured against this.
+    Walk(WalkArgs),
+}
+
+/// Arguments of `wirehouse walk`.
+#[derive(clap::Args, Debug)]
+struct WalkArgs {
+    /// Capture file.
+    file: std::path::PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    threads: Option<usize>,
+    /// Window size in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    window_mib: usize,
+}
+
+fn walk(a: WalkArgs) -> ExitCode {
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        eprintln!("error: cannot start {threads} worker threads: {e}");
+        return ExitCode::from(1);
+    }
+    let st = wirehouse_engine::walk(&a.file, a.window_mib.max(1) << 20, threads * 2);
+    let secs = st.seconds.max(1e-9);
+    println!("{} packets", st.packets);
+    println!("{} bytes", st.bytes);
+    println!(
+        "{:.3} s, {:.2} GB/s, {:.2} M packets/s, {threads} threads",
+        st.seconds,
+        st.bytes as f64 / secs / 1e9,
+        st.packets as f64 / secs / 1e6
+    );
+    match st.error {
+        Some(e) => {
+            eprintln!("{}: {e}", a.file.display());
+            ExitCode::from(2)
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn main() -> ExitCode {
@@ -32,5 +82,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Analyze(a) => analyze::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Walk(a) => walk(a),
     }
 }

@@ -22,8 +22,9 @@
 
 pub mod defrag;
 mod link;
+mod tunnel;
 
-use etherparse::{IpNumber, LaxIpSlice, TcpSlice, err};
+use etherparse::{LaxIpSlice, TcpSlice, err};
 use wirehouse_flow::{Addr, Endpoint, Segment, TcpFlags, TcpOptions, Vlans};
 
 pub use link::linktype_name;
@@ -139,7 +140,7 @@ impl Decoded<'_> {
 pub fn decode(linktype: u32, data: &[u8], origlen: u32, ts_ns: i64) -> Decoded<'_> {
     let cut = (data.len() as u64) < u64::from(origlen);
     match link::strip(linktype, data) {
-        Ok((ip, vlans)) => decode_ip(ip, vlans, cut, ts_ns),
+        Ok((ip, vlans)) => decode_ip_at(ip, vlans, cut, ts_ns, 0),
         Err(link::Stop::NotIp) => Decoded::Other(Fate::NonIp),
         Err(link::Stop::Short) => Decoded::Other(if cut {
             Fate::Truncated
@@ -160,6 +161,13 @@ fn len_fate(cut: bool) -> Fate {
 
 /// Decode an IP packet (the link layer already removed).
 pub fn decode_ip(data: &[u8], vlans: Vlans, cut: bool, ts_ns: i64) -> Decoded<'_> {
+    decode_ip_at(data, vlans, cut, ts_ns, 0)
+}
+
+/// Tunnels nest at most this deep (a GRE in a VXLAN in a GRE is already exotic).
+const MAX_TUNNEL_DEPTH: u8 = 4;
+
+fn decode_ip_at(data: &[u8], vlans: Vlans, cut: bool, ts_ns: i64, depth: u8) -> Decoded<'_> {
     let (ip, ext_err) = match LaxIpSlice::from_slice(data) {
         Ok(v) => v,
         Err(err::ip::LaxHeaderSliceError::Len(_)) => return Decoded::Other(len_fate(cut)),
@@ -189,25 +197,81 @@ pub fn decode_ip(data: &[u8], vlans: Vlans, cut: bool, ts_ns: i64) -> Decoded<'_
         });
     }
     let proto = payload.ip_number.0;
-    if proto != 6 {
-        return Decoded::Other(Fate::of_protocol(proto));
-    }
     let wire_payload = if payload.incomplete {
         ip_wire_payload_len(&ip).unwrap_or(payload.payload.len())
     } else {
         payload.payload.len()
     };
-    decode_tcp(
+    // A frame shorter than its IP header claims, but not cut by the capture, was short on
+    // the wire: a failure to read the TCP header is then malformed, not truncated.
+    decode_transport_at(
+        proto,
         payload.payload,
         wire_payload,
         src,
         dst,
         vlans,
-        // A frame shorter than its IP header claims, but not cut by the capture, was short on
-        // the wire: a failure to read the TCP header is then malformed, not truncated.
         cut,
         ts_ns,
+        depth,
     )
+}
+
+/// Decode an IP payload of protocol `proto` (the transport header and what follows): TCP,
+/// or a tunnel opened to the packet inside. Used directly for datagrams rebuilt from
+/// fragments.
+#[allow(clippy::too_many_arguments)]
+pub fn decode_transport(
+    proto: u8,
+    data: &[u8],
+    wire_len: usize,
+    src: Addr,
+    dst: Addr,
+    vlans: Vlans,
+    cut: bool,
+    ts_ns: i64,
+) -> Decoded<'_> {
+    decode_transport_at(proto, data, wire_len, src, dst, vlans, cut, ts_ns, 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_transport_at(
+    proto: u8,
+    data: &[u8],
+    wire_len: usize,
+    src: Addr,
+    dst: Addr,
+    vlans: Vlans,
+    cut: bool,
+    ts_ns: i64,
+    depth: u8,
+) -> Decoded<'_> {
+    if proto == 6 {
+        return decode_tcp(data, wire_len, src, dst, vlans, cut, ts_ns);
+    }
+    if depth < MAX_TUNNEL_DEPTH
+        && let Some(inner) = tunnel::inner(proto, data)
+    {
+        return match inner {
+            tunnel::Inner::Ip(p) => decode_ip_at(p, vlans, cut, ts_ns, depth + 1),
+            tunnel::Inner::Ethernet(frame) => match link::strip(1, frame) {
+                Ok((p, inner_vlans)) => {
+                    let v = if inner_vlans == Vlans::default() {
+                        vlans
+                    } else {
+                        inner_vlans
+                    };
+                    decode_ip_at(p, v, cut, ts_ns, depth + 1)
+                }
+                Err(_) => Decoded::Other(Fate::of_protocol(proto)),
+            },
+            tunnel::Inner::Wifi(frame) => match link::strip(105, frame) {
+                Ok((p, _)) => decode_ip_at(p, vlans, cut, ts_ns, depth + 1),
+                Err(_) => Decoded::Other(Fate::of_protocol(proto)),
+            },
+        };
+    }
+    Decoded::Other(Fate::of_protocol(proto))
 }
 
 /// The IP payload length the headers announce, for packets the capture cut short.
@@ -277,6 +341,11 @@ pub fn decode_tcp(
 ) -> Decoded<'_> {
     let tcp = match TcpSlice::from_slice(data) {
         Ok(t) => t,
+        Err(err::tcp::HeaderSliceError::Len(_)) if cut && data.len() >= 20 => {
+            // The snaplen cut the options, but the fixed header (ports, sequence numbers,
+            // flags) is whole: the segment still counts for connection tracking.
+            return tcp_cut_in_options(data, wire_len, src, dst, vlans, ts_ns);
+        }
         Err(err::tcp::HeaderSliceError::Len(_)) => return Decoded::Other(len_fate(cut)),
         Err(err::tcp::HeaderSliceError::Content(_)) => return Decoded::Other(Fate::Malformed),
     };
@@ -310,6 +379,40 @@ pub fn decode_tcp(
             options: tcp_options(tcp.options()),
             payload,
             wire_len: u32::try_from(wire_payload).unwrap_or(u32::MAX),
+        },
+        vlans,
+    })
+}
+
+/// A TCP header whose options the capture cut: read the fixed 20 bytes by hand and the
+/// options as far as they go.
+fn tcp_cut_in_options(
+    data: &[u8],
+    wire_len: usize,
+    src: Addr,
+    dst: Addr,
+    vlans: Vlans,
+    ts_ns: i64,
+) -> Decoded<'_> {
+    let be16 = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
+    let be32 = |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+    let header_len = usize::from(data[12] >> 4) * 4;
+    if header_len < 20 {
+        return Decoded::Other(Fate::Malformed);
+    }
+    let options = &data[20..data.len().min(header_len)];
+    Decoded::Tcp(TcpPacket {
+        seg: Segment {
+            ts_ns,
+            src: Endpoint::new(src, be16(0)),
+            dst: Endpoint::new(dst, be16(2)),
+            seq: be32(4),
+            ack: be32(8),
+            flags: TcpFlags(data[13]),
+            window: be16(14),
+            options: tcp_options(options),
+            payload: &[],
+            wire_len: u32::try_from(wire_len.saturating_sub(header_len)).unwrap_or(u32::MAX),
         },
         vlans,
     })
@@ -352,6 +455,3 @@ pub fn tcp_options(mut b: &[u8]) -> TcpOptions {
     }
     o
 }
-
-/// The protocol number etherparse uses for TCP, re-exported for callers building fragments.
-pub const IP_PROTO_TCP: u8 = IpNumber::TCP.0;

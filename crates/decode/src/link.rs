@@ -16,6 +16,7 @@ pub(crate) enum Stop {
 /// LINKTYPE_* numbers we decode (https://www.tcpdump.org/linktypes.html).
 mod lt {
     pub(super) const NULL: u32 = 0;
+    pub(super) const FDDI: u32 = 10;
     pub(super) const ETHERNET: u32 = 1;
     pub(super) const PPP: u32 = 9;
     pub(super) const RAW_12: u32 = 12; // DLT_RAW on some BSDs
@@ -38,6 +39,7 @@ pub fn linktype_name(linktype: u32) -> String {
     match linktype {
         lt::NULL => "null".into(),
         lt::ETHERNET => "ethernet".into(),
+        lt::FDDI => "fddi".into(),
         lt::PPP => "ppp".into(),
         lt::RAW_12 | lt::RAW_14 | lt::RAW => "raw".into(),
         lt::PPP_HDLC => "ppp-hdlc".into(),
@@ -101,6 +103,11 @@ pub(crate) fn strip(linktype: u32, data: &[u8]) -> Result<(&[u8], Vlans), Stop> 
         lt::PPP | lt::PPP_HDLC => ppp(data, &mut vlans)?,
         lt::PPP_ETHER => pppoe(data, &mut vlans)?,
         lt::NFLOG => nflog(data)?,
+        lt::FDDI => {
+            // Frame control, destination, source, then LLC/SNAP.
+            let (et, body) = snap(data.get(13..).ok_or(Stop::Short)?)?;
+            ether_payload(et, body, &mut vlans)?
+        }
         lt::IEEE802_11 => wifi(data, &mut vlans)?,
         lt::IEEE802_11_RADIOTAP => {
             let len = data
@@ -164,9 +171,28 @@ fn ether_payload<'a>(
             }
             0x8847 | 0x8848 => return mpls(rest, vlans),
             0x8864 => return pppoe_session(rest, vlans),
+            0x88e7 => {
+                // 802.1ah provider backbone bridging: I-TAG, then the customer frame.
+                return ethernet(rest.get(4..).ok_or(Stop::Short)?, vlans);
+            }
+            len if len < 0x0600 => {
+                // An 802.3 length field: LLC, with SNAP carrying an EtherType.
+                let (next, body) = snap(rest)?;
+                ethertype = next;
+                rest = body;
+            }
             _ => return Err(Stop::NotIp),
         }
     }
+}
+
+/// LLC/SNAP: AA AA 03, a 3-byte OUI, then an EtherType.
+fn snap(b: &[u8]) -> Result<(u16, &[u8]), Stop> {
+    let h = b.get(..8).ok_or(Stop::Short)?;
+    if h[..3] != [0xaa, 0xaa, 0x03] {
+        return Err(Stop::NotIp);
+    }
+    Ok((u16::from_be_bytes([h[6], h[7]]), &b[8..]))
 }
 
 fn mpls<'a>(mut rest: &'a [u8], vlans: &mut Vlans) -> Result<&'a [u8], Stop> {

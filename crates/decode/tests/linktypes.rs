@@ -238,9 +238,18 @@ fn snaplen_cuts_are_truncated_and_short_frames_malformed() {
     let f = eth(0x0800, &ipv4_tcp());
     // Cut inside the IP header.
     assert_eq!(decode(1, &f[..24], len(&f), 0).fate(), Fate::Truncated);
-    // Cut inside the TCP options.
+    // Cut inside the TCP options: the fixed header is whole, so it is still a segment,
+    // with the options that fit (MSS, the first four option bytes).
+    let Decoded::Tcp(t) = decode(1, &f[..14 + 20 + 24], len(&f), 0) else {
+        panic!()
+    };
+    assert_eq!(t.seg.seq, 0x01020304);
+    assert_eq!(t.seg.options.mss, Some(1460));
+    assert!(!t.seg.options.sack_permitted);
+    assert_eq!(t.seg.wire_len, 5);
+    // Cut inside the fixed TCP header.
     assert_eq!(
-        decode(1, &f[..14 + 20 + 24], len(&f), 0).fate(),
+        decode(1, &f[..14 + 20 + 12], len(&f), 0).fate(),
         Fate::Truncated
     );
     // The same bytes with origlen == caplen: the packet itself is short, not cut.

@@ -64,7 +64,7 @@ pub(crate) struct FragRef {
 }
 
 /// Which packets to keep (the `--filter` expression), applied per packet like tcpdump.
-pub(crate) type PacketFilter<'f> = Option<&'f (dyn Fn(&Endpoint, &Endpoint) -> bool + Sync)>;
+pub(crate) type PacketFilter<'f> = Option<&'f crate::filter::FilterExpr>;
 
 /// One range's output.
 pub(crate) struct RangeOut {
@@ -120,7 +120,7 @@ fn frame_range(
                     counts.tcp_payload_truncated += 1;
                 }
                 if let Some(f) = ctx.filter
-                    && !f(&s.src, &s.dst)
+                    && !f.matches(&s.src, &s.dst)
                 {
                     counts.filtered += 1;
                     return;
@@ -147,9 +147,9 @@ fn frame_range(
             }
             Decoded::Fragment(f) => {
                 counts.ip_fragments += 1;
-                if f.proto == wirehouse_decode::IP_PROTO_TCP {
-                    frags.push(frag_ref(&f, buf_ptr, p.ts_ns, p.file_offset));
-                }
+                // Every fragment goes to reassembly: TCP may ride in it directly or inside a
+                // tunnel (GTP, VXLAN...) whose outer UDP was fragmented.
+                frags.push(frag_ref(&f, buf_ptr, p.ts_ns, p.file_offset));
             }
             Decoded::Other(_) => {}
         }

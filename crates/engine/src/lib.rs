@@ -18,31 +18,33 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod filter;
 mod framing;
 pub mod inputs;
 mod shard;
 mod stats;
+mod walk;
 
-use std::sync::Mutex;
+pub use walk::{WalkStats, walk};
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use wirehouse_capture::source::Source;
 use wirehouse_capture::{FrameError, FrameErrorKind, Framer, Stop};
-use wirehouse_decode::{Fate, linktype_name};
-use wirehouse_flow::Endpoint;
+use wirehouse_decode::defrag::Defragmenter;
+use wirehouse_decode::{Decoded, Fate, decode_transport, linktype_name};
+use wirehouse_flow::FlowKey;
 use wirehouse_output::tables::{CaptureRow, EventRow};
 use wirehouse_output::{Dataset, OutputError, TableBuilders};
 
 pub use inputs::{InputError, InputFile, expand};
 
-use framing::{FrameCtx, FramedWindow, frame_window};
-use shard::Shard;
+use framing::{FrameCtx, FramedWindow, PayloadRef, SegRef, frame_window};
+use shard::{Shard, ShardCtx};
 use stats::Counts;
-
-/// A packet predicate (`--filter`), given source and destination.
-pub type Filter = Box<dyn Fn(&Endpoint, &Endpoint) -> bool + Send + Sync>;
 
 /// Engine settings.
 pub struct Config {
@@ -60,8 +62,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Treat all inputs as one time-ordered stream (rotated files).
     pub merge: bool,
-    /// Packet filter.
-    pub filter: Option<Filter>,
+    /// Packet filter (`--filter`).
+    pub filter: Option<filter::FilterExpr>,
+    /// TCP reassembly settings.
+    pub tcp: wirehouse_tcp::Config,
+    /// HTTP/1 analyzer settings.
+    pub http: wirehouse_http1::Config,
 }
 
 impl Default for Config {
@@ -75,6 +81,8 @@ impl Default for Config {
             max_connections: 1_000_000,
             merge: false,
             filter: None,
+            tcp: wirehouse_tcp::Config::default(),
+            http: wirehouse_http1::Config::default(),
         }
     }
 }
@@ -231,11 +239,37 @@ pub fn run(
     Ok(summary)
 }
 
+/// State that lives as long as a stream: the shards and IP fragment reassembly.
+struct StreamState {
+    shards: Vec<Shard>,
+    defrag: Defragmenter,
+    /// The file whose windows are being processed (connections started now belong to it).
+    file: Arc<str>,
+}
+
+impl Run<'_> {
+    fn shard_ctx<'s>(&'s self, file: &'s Arc<str>) -> ShardCtx<'s> {
+        ShardCtx {
+            tcp: &self.cfg.tcp,
+            http: &self.cfg.http,
+            idle_timeout_ns: self.cfg.idle_timeout_ns,
+            close_linger_ns: self.cfg.close_linger_ns,
+            cap: (self.cfg.max_connections / self.cfg.shards.max(1)).max(1),
+            file,
+        }
+    }
+}
+
 /// One stream: files whose connections share state.
 fn run_stream(run: &Run<'_>, files: &[InputFile]) {
-    let mut shards: Vec<Shard> = (0..run.cfg.shards.max(1)).map(Shard::new).collect();
+    let mut st = StreamState {
+        shards: (0..run.cfg.shards.max(1)).map(Shard::new).collect(),
+        defrag: Defragmenter::new(DEFRAG_TIMEOUT_NS, DEFRAG_MAX_PENDING),
+        file: Arc::from(""),
+    };
     for f in files {
-        let row = run_file(run, f, &mut shards);
+        st.file = Arc::from(f.name.as_str());
+        let row = run_file(run, f, &mut st);
         let mut s = run.summary.lock().unwrap_or_else(|p| p.into_inner());
         s.files += 1;
         s.files_with_errors += u64::from(row.error.is_some());
@@ -256,10 +290,30 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
         });
         run.progress.files.fetch_add(1, Ordering::Relaxed);
     }
-    shards.par_iter_mut().for_each(|s| {
-        run.with_rows(|b| s.finish(b));
+    // End of the stream: every connection still open ends here. The rows are attributed to
+    // the file each connection started in.
+    st.defrag.finish();
+    let file = st.file.clone();
+    let ctx = run.shard_ctx(&file);
+    st.shards.par_iter_mut().for_each(|s| {
+        run.with_rows(|b| s.finish(&ctx, b));
     });
+    let mut requests = 0;
+    let mut connections = 0;
+    for s in st.shards.iter_mut() {
+        let fs = s.take_file_stats();
+        requests += fs.requests;
+        connections += fs.connections;
+    }
+    let mut sum = run.summary.lock().unwrap_or_else(|p| p.into_inner());
+    sum.requests += requests;
+    sum.connections += connections;
 }
+
+/// IP fragments older than this (capture time) are abandoned, as Linux does after 30 s.
+const DEFRAG_TIMEOUT_NS: i64 = 30 * 1_000_000_000;
+/// Datagrams in reassembly at once per stream.
+const DEFRAG_MAX_PENDING: usize = 4096;
 
 fn error_row(f: &InputFile, message: String) -> CaptureRow {
     CaptureRow {
@@ -270,7 +324,7 @@ fn error_row(f: &InputFile, message: String) -> CaptureRow {
     }
 }
 
-fn run_file(run: &Run<'_>, f: &InputFile, shards: &mut [Shard]) -> CaptureRow {
+fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
     let cfg = run.cfg;
     let mut source = match Source::open(&f.path) {
         Ok(s) => s,
@@ -286,8 +340,8 @@ fn run_file(run: &Run<'_>, f: &InputFile, shards: &mut [Shard]) -> CaptureRow {
         }
     };
     let ctx = FrameCtx {
-        shards: shards.len(),
-        filter: cfg.filter.as_deref().map(|f| f as _),
+        shards: st.shards.len(),
+        filter: cfg.filter.as_ref(),
     };
     let ranges = (cfg.threads * 2).max(1);
     let mut counts = Counts::default();
@@ -351,7 +405,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, shards: &mut [Shard]) -> CaptureRow {
         let (_, ()) = rayon::join(
             || {
                 let t = Instant::now();
-                process_window(run, f, shards, &mut framed, &window);
+                process_window(run, st, &mut framed, &window);
                 timed(&run.stages.analyze_ns, t);
             },
             || {
@@ -392,9 +446,17 @@ fn run_file(run: &Run<'_>, f: &InputFile, shards: &mut [Shard]) -> CaptureRow {
         }
     }
     let mut stats = shard::FileStats::default();
-    for s in shards.iter_mut() {
-        stats.add(&s.take_file_stats());
+    for s in st.shards.iter_mut() {
+        let fs = s.take_file_stats();
+        stats.add(&fs);
+        // Keep the per-stream totals for the run summary (taken again at the stream's end).
+        let mut sum = run.summary.lock().unwrap_or_else(|p| p.into_inner());
+        sum.requests += fs.requests;
+        sum.connections += fs.connections;
     }
+    let d = std::mem::take(&mut st.defrag.stats);
+    stats.datagrams_reassembled += d.reassembled;
+    stats.datagrams_abandoned += d.abandoned;
     CaptureRow {
         file: f.name.clone(),
         format: Some(source.format().name().into()),
@@ -438,12 +500,69 @@ fn truncated_message(e: &FrameError, window: &[u8], end: usize) -> String {
     )
 }
 
-fn process_window(
-    run: &Run<'_>,
-    f: &InputFile,
-    shards: &mut [Shard],
-    framed: &mut FramedWindow,
-    window: &[u8],
-) {
-    let _ = (run, f, shards, framed, window);
+/// Reassemble this window's fragments (serially: they are rare), then run every shard on its
+/// queue in parallel.
+fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow, window: &[u8]) {
+    let shards = st.shards.len();
+    for k in 0..framed.ranges.len() {
+        let frags = std::mem::take(&mut framed.ranges[k].frags);
+        for fr in frags {
+            st.defrag.expire(fr.ts_ns);
+            let Some(dg) = st.defrag.push(fr.ts_ns, &fr.fragment(window)) else {
+                continue;
+            };
+            let idx = framed.datagrams.len();
+            framed.datagrams.push(dg.payload);
+            let buf = &framed.datagrams[idx];
+            let Decoded::Tcp(t) = decode_transport(
+                dg.proto,
+                buf,
+                buf.len(),
+                dg.src,
+                dg.dst,
+                dg.vlans,
+                dg.cut,
+                fr.ts_ns,
+            ) else {
+                continue;
+            };
+            let seg = &t.seg;
+            if let Some(f) = &run.cfg.filter
+                && !f.matches(&seg.src, &seg.dst)
+            {
+                continue;
+            }
+            let off = (seg.payload.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize) as u32;
+            let r = SegRef {
+                ts_ns: seg.ts_ns,
+                src: seg.src,
+                dst: seg.dst,
+                vlans: t.vlans,
+                seq: seg.seq,
+                ack: seg.ack,
+                flags: seg.flags,
+                window: seg.window,
+                options: seg.options,
+                payload: PayloadRef::Datagram {
+                    idx: idx as u32,
+                    off,
+                    len: seg.payload.len() as u32,
+                },
+                wire_len: seg.wire_len,
+                file_offset: fr.file_offset,
+            };
+            let s = FlowKey::new(r.src, r.dst, r.vlans).shard(shards);
+            let q = &mut framed.ranges[k].shards[s];
+            // Keep the queue in capture order: the datagram completes at its last fragment.
+            let at = q.partition_point(|x| x.file_offset <= fr.file_offset);
+            q.insert(at, r);
+        }
+    }
+    let file = st.file.clone();
+    let ctx = run.shard_ctx(&file);
+    let framed = &*framed;
+    st.shards
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(i, shard)| run.with_rows(|rows| shard.process(i, framed, window, &ctx, rows)));
 }

@@ -1,6 +1,21 @@
 //! A shard: the connections whose flow hash lands on it, and their analysis.
+//!
+//! Everything that decides a connection's life happens here, as a function of this shard's
+//! packet sequence and its own clock (the latest timestamp it has seen): whether a packet
+//! continues a connection or starts a new one (port reuse, idle timeout, linger after
+//! close), periodic sweeps of idle connections, and eviction when the live-connection cap
+//! is reached. That is what makes output independent of thread count and window size.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use wirehouse_flow::{Dir, Endpoint, FlowKey, Segment, Vlans, content_id};
+use wirehouse_http1::{Http1, HttpSink, Transaction};
 use wirehouse_output::TableBuilders;
+use wirehouse_output::tables::{ConnectionRow, EventRow, HttpRow};
+use wirehouse_tcp::{ConnSummary, Connection, EndReason, EventKind, StreamSink};
+
+use crate::framing::{FramedWindow, SegRef, known_ts, payload};
 
 /// Per-file counters a shard accumulates (taken when a file ends).
 #[derive(Clone, Debug, Default)]
@@ -8,6 +23,7 @@ pub(crate) struct FileStats {
     pub(crate) connections: u64,
     pub(crate) evicted: u64,
     pub(crate) ooo_cap_hits: u64,
+    pub(crate) requests: u64,
     pub(crate) datagrams_reassembled: u64,
     pub(crate) datagrams_abandoned: u64,
 }
@@ -17,21 +33,66 @@ impl FileStats {
         self.connections += o.connections;
         self.evicted += o.evicted;
         self.ooo_cap_hits += o.ooo_cap_hits;
+        self.requests += o.requests;
         self.datagrams_reassembled += o.datagrams_reassembled;
         self.datagrams_abandoned += o.datagrams_abandoned;
     }
 }
 
+/// What the shard needs to know about the run.
+pub(crate) struct ShardCtx<'a> {
+    pub(crate) tcp: &'a wirehouse_tcp::Config,
+    pub(crate) http: &'a wirehouse_http1::Config,
+    pub(crate) idle_timeout_ns: i64,
+    pub(crate) close_linger_ns: i64,
+    /// Live connections this shard may hold.
+    pub(crate) cap: usize,
+    /// Capture file being read (for conn_id and the `file` columns).
+    pub(crate) file: &'a Arc<str>,
+}
+
+/// The application protocol of a connection, decided from its first payload bytes.
+enum App {
+    /// Not decided yet: the first bytes of each direction, with their timestamps.
+    Probe(Vec<(Dir, i64, Vec<u8>)>),
+    /// HTTP/1.x, parsed.
+    Http(Box<Http1>),
+    /// Recognised but not parsed (tls, ssh, http2, ...).
+    Named(&'static str),
+    /// Nothing we recognise.
+    Unknown,
+}
+
+/// Bytes a probe collects per direction before giving up on recognising the protocol.
+const PROBE_BYTES: usize = 24;
+
+struct Entry {
+    tcp: Connection,
+    app: App,
+    conn_id: i64,
+    file: Arc<str>,
+    vlans: Vlans,
+}
+
 pub(crate) struct Shard {
-    #[allow(dead_code)]
-    index: usize,
+    conns: HashMap<FlowKey, Entry, ahash::RandomState>,
+    /// Latest timestamp this shard has seen.
+    clock: i64,
+    next_sweep: i64,
     stats: FileStats,
 }
 
+/// How often (capture time) a shard looks for idle connections to retire.
+const SWEEP_EVERY_NS: i64 = 10 * 1_000_000_000;
+
 impl Shard {
-    pub(crate) fn new(index: usize) -> Shard {
+    pub(crate) fn new(_index: usize) -> Shard {
         Shard {
-            index,
+            // Fixed seeds: iteration order (and so row order within a part file) is the same
+            // on every run; the row set would be the same regardless.
+            conns: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            clock: i64::MIN,
+            next_sweep: i64::MIN,
             stats: FileStats::default(),
         }
     }
@@ -40,5 +101,552 @@ impl Shard {
         std::mem::take(&mut self.stats)
     }
 
-    pub(crate) fn finish(&mut self, _rows: &mut TableBuilders) {}
+    /// Process this shard's segments of a window, in capture order.
+    pub(crate) fn process(
+        &mut self,
+        index: usize,
+        framed: &FramedWindow,
+        window: &[u8],
+        ctx: &ShardCtx<'_>,
+        rows: &mut TableBuilders,
+    ) {
+        for range in &framed.ranges {
+            let Some(queue) = range.shards.get(index) else {
+                continue;
+            };
+            for r in queue {
+                let data = payload(&r.payload, window, &framed.datagrams);
+                self.segment(r, data, ctx, rows);
+            }
+        }
+    }
+
+    fn segment(&mut self, r: &SegRef, data: &[u8], ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        let ts = known_ts(r.ts_ns, self.clock.max(0));
+        self.clock = self.clock.max(ts);
+        let seg = Segment {
+            ts_ns: ts,
+            src: r.src,
+            dst: r.dst,
+            seq: r.seq,
+            ack: r.ack,
+            flags: r.flags,
+            window: r.window,
+            options: r.options,
+            payload: data,
+            wire_len: r.wire_len,
+        };
+        let key = FlowKey::new(r.src, r.dst, r.vlans);
+        if let Some(e) = self.conns.get_mut(&key) {
+            let idle = ts.saturating_sub(e.tcp.last_ts());
+            let reason = if e.tcp.starts_new_connection(&seg) {
+                Some(EndReason::Closed)
+            } else if idle > ctx.idle_timeout_ns {
+                Some(EndReason::IdleTimeout)
+            } else if e.tcp.is_closed() && idle > ctx.close_linger_ns {
+                Some(EndReason::Closed)
+            } else {
+                None
+            };
+            match reason {
+                None => {
+                    feed(e, &seg, ctx, rows);
+                    self.maybe_sweep(ctx, rows);
+                    return;
+                }
+                Some(reason) => {
+                    if let Some(old) = self.conns.remove(&key) {
+                        let at = old.tcp.last_ts();
+                        self.retire(old, reason, at, ctx, rows);
+                    }
+                }
+            }
+        }
+        if self.conns.len() >= ctx.cap {
+            self.make_room(ctx, rows);
+        }
+        let mut e = Entry {
+            tcp: Connection::new(&seg, ctx.tcp),
+            app: App::Probe(Vec::new()),
+            conn_id: content_id(ctx.file, r.file_offset) as i64,
+            file: ctx.file.clone(),
+            vlans: r.vlans,
+        };
+        self.stats.connections += 1;
+        feed(&mut e, &seg, ctx, rows);
+        self.conns.insert(key, e);
+        self.maybe_sweep(ctx, rows);
+    }
+
+    fn maybe_sweep(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        if self.clock >= self.next_sweep {
+            self.sweep(ctx, rows);
+            self.next_sweep = self.clock.saturating_add(SWEEP_EVERY_NS);
+        }
+    }
+
+    /// Retire connections that are idle past the timeout, or closed past the linger.
+    fn sweep(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        let clock = self.clock;
+        let mut done: Vec<(FlowKey, EndReason)> = self
+            .conns
+            .iter()
+            .filter_map(|(k, e)| {
+                let idle = clock.saturating_sub(e.tcp.last_ts());
+                if idle > ctx.idle_timeout_ns {
+                    Some((*k, EndReason::IdleTimeout))
+                } else if e.tcp.is_closed() && idle > ctx.close_linger_ns {
+                    Some((*k, EndReason::Closed))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        done.sort_unstable_by_key(|(k, _)| *k);
+        for (k, reason) in done {
+            if let Some(e) = self.conns.remove(&k) {
+                let at = e.tcp.last_ts();
+                self.retire(e, reason, at, ctx, rows);
+            }
+        }
+    }
+
+    /// At the live-connection cap: retire what the sweep would, then evict the least
+    /// recently active sixteenth of the table (batching keeps eviction cheap under a flood
+    /// of new connections; the choice depends only on the table, so it is deterministic).
+    fn make_room(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        self.sweep(ctx, rows);
+        if self.conns.len() < ctx.cap {
+            return;
+        }
+        let mut by_age: Vec<(i64, i64, FlowKey)> = self
+            .conns
+            .iter()
+            .map(|(k, e)| (e.tcp.last_ts(), e.conn_id, *k))
+            .collect();
+        let n = (ctx.cap / 16).max(1).min(by_age.len());
+        by_age.select_nth_unstable(n - 1);
+        by_age.truncate(n);
+        by_age.sort_unstable();
+        for (_, _, k) in by_age {
+            if let Some(e) = self.conns.remove(&k) {
+                self.stats.evicted += 1;
+                rows.events.append(&EventRow {
+                    ts: Some(self.clock),
+                    conn_id: Some(e.conn_id),
+                    file: e.file.to_string(),
+                    kind: "connection_evicted".into(),
+                    detail: format!(
+                        "live-connection cap ({} per shard) reached; evicted the least recently active",
+                        ctx.cap
+                    ),
+                });
+                let at = e.tcp.last_ts();
+                self.retire(e, EndReason::Evicted, at, ctx, rows);
+            }
+        }
+    }
+
+    fn retire(
+        &mut self,
+        mut e: Entry,
+        reason: EndReason,
+        ts: i64,
+        ctx: &ShardCtx<'_>,
+        rows: &mut TableBuilders,
+    ) {
+        let meta = Meta::of(&e);
+        {
+            let mut sink = ConnSink {
+                app: &mut e.app,
+                meta: &meta,
+                rows,
+                http_cfg: ctx.http,
+            };
+            e.tcp.finish(reason, ts, &mut sink);
+            sink.finish(ts);
+        }
+        let summary = e.tcp.summary();
+        self.stats.ooo_cap_hits += summary.ooo_cap_hits;
+        let (requests, after_close, proxy, app_name) = match &e.app {
+            App::Http(h) => (
+                h.requests(),
+                h.requests_after_server_close(),
+                h.proxy().cloned(),
+                Some(if h.is_http() { "http" } else { "unknown" }),
+            ),
+            App::Named(n) => (0, 0, None, Some(*n)),
+            App::Probe(_) | App::Unknown => (0, 0, None, None),
+        };
+        self.stats.requests += u64::from(requests);
+        let app_protocol = match (&e.app, app_name) {
+            (App::Http(h), _) => match h.upgraded_to() {
+                Some(u) => Some(format!("http,{u}")),
+                None if h.is_http() => Some("http".to_string()),
+                None => None,
+            },
+            (_, n) => n.map(str::to_string),
+        };
+        rows.connections.append(&connection_row(
+            &meta,
+            &summary,
+            app_protocol,
+            requests,
+            after_close,
+            proxy.as_ref(),
+        ));
+    }
+
+    /// End of the stream: retire everything still open.
+    pub(crate) fn finish(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        let mut keys: Vec<FlowKey> = self.conns.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            if let Some(e) = self.conns.remove(&k) {
+                let reason = if e.tcp.is_closed() {
+                    EndReason::Closed
+                } else {
+                    EndReason::EndOfCapture
+                };
+                let at = e.tcp.last_ts();
+                self.retire(e, reason, at, ctx, rows);
+            }
+        }
+    }
+}
+
+/// Identity of a connection, for its rows.
+struct Meta {
+    conn_id: i64,
+    file: Arc<str>,
+    client: Endpoint,
+    server: Endpoint,
+    vlans: Vlans,
+}
+
+impl Meta {
+    fn of(e: &Entry) -> Meta {
+        Meta {
+            conn_id: e.conn_id,
+            file: e.file.clone(),
+            client: e.tcp.client(),
+            server: e.tcp.server(),
+            vlans: e.vlans,
+        }
+    }
+}
+
+fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+    let meta = Meta::of(e);
+    let mut sink = ConnSink {
+        app: &mut e.app,
+        meta: &meta,
+        rows,
+        http_cfg: ctx.http,
+    };
+    e.tcp.on_segment(seg, ctx.tcp, &mut sink);
+}
+
+/// Where reassembled bytes go: the application analyzer, and rows.
+struct ConnSink<'a> {
+    app: &'a mut App,
+    meta: &'a Meta,
+    rows: &'a mut TableBuilders,
+    http_cfg: &'a wirehouse_http1::Config,
+}
+
+impl ConnSink<'_> {
+    /// Decide the protocol from what the probe holds, if it can be decided.
+    fn decide(&mut self, force: bool) {
+        let App::Probe(chunks) = &*self.app else {
+            return;
+        };
+        let first = |d: Dir| -> Vec<u8> {
+            let mut v = Vec::new();
+            for (dir, _, b) in chunks {
+                if *dir == d {
+                    v.extend_from_slice(b);
+                }
+            }
+            v
+        };
+        let c = first(Dir::ToServer);
+        let s = first(Dir::ToClient);
+        let decided = if c.starts_with(b"PRI * HTTP/2.0") {
+            Some(App::Named("http2"))
+        } else if wirehouse_http1::looks_like_request(&c)
+            || (c.is_empty() && wirehouse_http1::looks_like_response(&s))
+        {
+            Some(App::Http(Box::new(Http1::new(self.http_cfg))))
+        } else if is_tls(&c) || (c.is_empty() && is_tls(&s)) {
+            Some(App::Named("tls"))
+        } else if c.starts_with(b"SSH-") || s.starts_with(b"SSH-") {
+            Some(App::Named("ssh"))
+        } else if force || c.len() >= PROBE_BYTES || (!c.is_empty() && s.len() >= PROBE_BYTES) {
+            Some(App::Unknown)
+        } else {
+            None
+        };
+        let Some(app) = decided else { return };
+        let App::Probe(chunks) = std::mem::replace(self.app, app) else {
+            return;
+        };
+        if let App::Http(h) = self.app {
+            let mut out = HttpRows {
+                meta: self.meta,
+                rows: self.rows,
+            };
+            for (dir, ts, bytes) in chunks {
+                h.on_data(dir, ts, &bytes, &mut out);
+            }
+        }
+    }
+
+    fn finish(&mut self, ts: i64) {
+        self.decide(true);
+        if let App::Http(h) = self.app {
+            h.finish(
+                ts,
+                &mut HttpRows {
+                    meta: self.meta,
+                    rows: self.rows,
+                },
+            );
+        }
+    }
+}
+
+fn is_tls(b: &[u8]) -> bool {
+    // A TLS record: handshake (22) with a 3.x version; SSLv2-compatible hellos are rare.
+    b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+}
+
+impl StreamSink for ConnSink<'_> {
+    fn on_data(&mut self, dir: Dir, ts_ns: i64, data: &[u8]) {
+        if let App::Probe(chunks) = &mut *self.app {
+            let have: usize = chunks
+                .iter()
+                .filter(|c| c.0 == dir)
+                .map(|c| c.2.len())
+                .sum();
+            let take = data.len().min(PROBE_BYTES.saturating_sub(have));
+            chunks.push((dir, ts_ns, data[..take].to_vec()));
+            let rest = &data[take..];
+            self.decide(false);
+            if rest.is_empty() {
+                return;
+            }
+            if let App::Http(h) = self.app {
+                h.on_data(
+                    dir,
+                    ts_ns,
+                    rest,
+                    &mut HttpRows {
+                        meta: self.meta,
+                        rows: self.rows,
+                    },
+                );
+            }
+            return;
+        }
+        if let App::Http(h) = self.app {
+            h.on_data(
+                dir,
+                ts_ns,
+                data,
+                &mut HttpRows {
+                    meta: self.meta,
+                    rows: self.rows,
+                },
+            );
+        }
+    }
+
+    fn on_gap(&mut self, dir: Dir, ts_ns: i64, len: u64) {
+        if matches!(self.app, App::Probe(_)) {
+            // A gap before the protocol is known: decide on what we have, then tell the
+            // analyzer (HTTP resynchronises on the next message).
+            self.decide(true);
+        }
+        if let App::Http(h) = self.app {
+            h.on_gap(
+                dir,
+                ts_ns,
+                len,
+                &mut HttpRows {
+                    meta: self.meta,
+                    rows: self.rows,
+                },
+            );
+        }
+    }
+
+    fn on_fin(&mut self, dir: Dir, ts_ns: i64) {
+        if matches!(self.app, App::Probe(_)) {
+            self.decide(true);
+        }
+        if let App::Http(h) = self.app {
+            h.on_fin(
+                dir,
+                ts_ns,
+                &mut HttpRows {
+                    meta: self.meta,
+                    rows: self.rows,
+                },
+            );
+        }
+    }
+
+    fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String) {
+        self.rows.events.append(&EventRow {
+            ts: Some(ts_ns),
+            conn_id: Some(self.meta.conn_id),
+            file: self.meta.file.to_string(),
+            kind: kind.name().to_string(),
+            detail,
+        });
+    }
+}
+
+/// Rows from the HTTP analyzer.
+struct HttpRows<'a> {
+    meta: &'a Meta,
+    rows: &'a mut TableBuilders,
+}
+
+fn us(ns: Option<i64>) -> Option<i64> {
+    // Round to the nearest microsecond (durations of nanosecond captures keep their value
+    // to within half a microsecond).
+    ns.map(|v| (v + if v >= 0 { 500 } else { -500 }) / 1000)
+}
+
+impl HttpSink for HttpRows<'_> {
+    fn transaction(&mut self, t: Transaction) {
+        let m = self.meta;
+        self.rows.http.append(&HttpRow {
+            conn_id: m.conn_id,
+            file: m.file.to_string(),
+            trans_depth: t.trans_depth,
+            ts: t.ts,
+            request_end_ts: t.request_end_ts,
+            response_ts: t.response_ts,
+            response_end_ts: t.response_end_ts,
+            ttfb_us: us(t.ttfb_ns),
+            total_us: us(t.total_ns),
+            idle_before_us: us(t.idle_before_ns),
+            client_ip: m.client.addr.to_string(),
+            client_port: m.client.port,
+            server_ip: m.server.addr.to_string(),
+            server_port: m.server.port,
+            version: t.version,
+            response_version: t.response_version,
+            method: t.method,
+            uri: t.uri,
+            host: t.host,
+            user_agent: t.user_agent,
+            referrer: t.referrer,
+            request_header_bytes: t.request_header_bytes as i64,
+            request_body_bytes: t.request_body_bytes as i64,
+            request_chunked: t.request_chunked,
+            status: t.status,
+            reason: t.reason,
+            response_header_bytes: t.response_header_bytes.map(|v| v as i64),
+            response_body_bytes: t.response_body_bytes.map(|v| v as i64),
+            content_type: t.content_type,
+            content_encoding: t.content_encoding,
+            transfer_encoding: t.transfer_encoding,
+            request_connection: t.request_connection,
+            response_connection: t.response_connection,
+            keep_alive: t.keep_alive,
+            pipelined: t.pipelined,
+            reused_connection: t.reused_connection,
+            after_server_close: t.after_server_close,
+            upgrade: t.upgrade,
+            informational: t.informational,
+            proxied_client_ip: t.proxied_client_ip.map(|ip| ip.to_string()),
+            proxied_client_port: t.proxied_client_port,
+            complete: t.complete,
+            missing_bytes: t.missing_bytes as i64,
+            stream_id: None,
+        });
+    }
+
+    fn event(&mut self, ts_ns: i64, kind: &'static str, detail: String) {
+        self.rows.events.append(&EventRow {
+            ts: Some(ts_ns),
+            conn_id: Some(self.meta.conn_id),
+            file: self.meta.file.to_string(),
+            kind: kind.to_string(),
+            detail,
+        });
+    }
+}
+
+fn connection_row(
+    m: &Meta,
+    s: &ConnSummary,
+    app_protocol: Option<String>,
+    requests: u32,
+    requests_after_server_close: u32,
+    proxy: Option<&wirehouse_http1::ProxyHeader>,
+) -> ConnectionRow {
+    let side = |d: Option<Dir>| {
+        d.map(|d| match d {
+            Dir::ToServer => "client".to_string(),
+            Dir::ToClient => "server".to_string(),
+        })
+    };
+    let nz = |v: u16| (v != 0).then_some(v);
+    ConnectionRow {
+        conn_id: m.conn_id,
+        file: m.file.to_string(),
+        first_ts: s.first_ts,
+        last_ts: s.last_ts,
+        duration_us: us(Some(s.last_ts - s.first_ts)).unwrap_or(0),
+        client_ip: m.client.addr.to_string(),
+        client_port: m.client.port,
+        server_ip: m.server.addr.to_string(),
+        server_port: m.server.port,
+        ip_version: m.client.addr.version(),
+        vlan: nz(m.vlans.outer),
+        inner_vlan: nz(m.vlans.inner),
+        handshake: s.handshake.as_str().to_string(),
+        midstream: s.midstream,
+        syn_ts: s.syn_ts,
+        syn_ack_ts: s.syn_ack_ts,
+        ack_ts: s.ack_ts,
+        syn_retries: s.syn_retries,
+        server_rtt_us: us(s.server_rtt_ns),
+        client_rtt_us: us(s.client_rtt_ns),
+        handshake_rtt_us: us(s.handshake_rtt_ns),
+        mss_client: s.mss_client,
+        mss_server: s.mss_server,
+        wscale_client: s.wscale_client,
+        wscale_server: s.wscale_server,
+        sack_permitted: s.sack_permitted,
+        client_pkts: s.client_pkts as i64,
+        server_pkts: s.server_pkts as i64,
+        client_bytes: s.client_bytes as i64,
+        server_bytes: s.server_bytes as i64,
+        client_missing_bytes: s.client_missing_bytes as i64,
+        server_missing_bytes: s.server_missing_bytes as i64,
+        missing_bytes: (s.client_missing_bytes + s.server_missing_bytes) as i64,
+        retransmitted_pkts: s.retransmitted_pkts as i64,
+        out_of_order_pkts: s.out_of_order_pkts as i64,
+        zero_window_events: s.zero_window_events as i64,
+        overlap_conflicts: s.overlap_conflicts as i64,
+        ooo_cap_hits: s.ooo_cap_hits as i64,
+        close_initiator: side(s.close_initiator),
+        close_kind: s.close_kind.as_str().to_string(),
+        half_closed: s.half_closed,
+        history: s.history.clone(),
+        conn_state: s.conn_state.to_string(),
+        app_protocol,
+        requests: i64::from(requests),
+        requests_after_server_close: i64::from(requests_after_server_close),
+        proxied_client_ip: proxy.and_then(|p| p.src).map(|e| e.addr.to_string()),
+        proxied_client_port: proxy.and_then(|p| p.src).map(|e| e.port),
+        proxied_server_ip: proxy.and_then(|p| p.dst).map(|e| e.addr.to_string()),
+        proxied_server_port: proxy.and_then(|p| p.dst).map(|e| e.port),
+    }
 }

@@ -32,7 +32,10 @@ impl Addr {
 
     /// An IPv6 address.
     pub fn v6(octets: [u8; 16]) -> Addr {
-        Addr { bytes: octets, v6: true }
+        Addr {
+            bytes: octets,
+            v6: true,
+        }
     }
 
     /// 4 or 6.
@@ -45,13 +48,22 @@ impl Addr {
         if self.v6 {
             IpAddr::V6(Ipv6Addr::from(self.bytes))
         } else {
-            IpAddr::V4(Ipv4Addr::new(self.bytes[0], self.bytes[1], self.bytes[2], self.bytes[3]))
+            IpAddr::V4(Ipv4Addr::new(
+                self.bytes[0],
+                self.bytes[1],
+                self.bytes[2],
+                self.bytes[3],
+            ))
         }
     }
 
     /// The significant bytes: 4 for IPv4, 16 for IPv6.
     pub fn octets(&self) -> &[u8] {
-        if self.v6 { &self.bytes } else { &self.bytes[..4] }
+        if self.v6 {
+            &self.bytes
+        } else {
+            &self.bytes[..4]
+        }
     }
 }
 
@@ -145,9 +157,17 @@ impl FlowKey {
     /// The key of a packet from `src` to `dst`.
     pub fn new(src: Endpoint, dst: Endpoint, vlans: Vlans) -> FlowKey {
         if src <= dst {
-            FlowKey { lo: src, hi: dst, vlans }
+            FlowKey {
+                lo: src,
+                hi: dst,
+                vlans,
+            }
         } else {
-            FlowKey { lo: dst, hi: src, vlans }
+            FlowKey {
+                lo: dst,
+                hi: src,
+                vlans,
+            }
         }
     }
 
@@ -362,8 +382,22 @@ mod tests {
     fn vlan_separates_flows() {
         let c = ep([10, 0, 0, 1], 40000);
         let s = ep([10, 0, 0, 2], 80);
-        let k1 = FlowKey::new(c, s, Vlans { outer: 10, inner: 0 });
-        let k2 = FlowKey::new(c, s, Vlans { outer: 20, inner: 0 });
+        let k1 = FlowKey::new(
+            c,
+            s,
+            Vlans {
+                outer: 10,
+                inner: 0,
+            },
+        );
+        let k2 = FlowKey::new(
+            c,
+            s,
+            Vlans {
+                outer: 20,
+                inner: 0,
+            },
+        );
         assert_ne!(k1, k2);
     }
 

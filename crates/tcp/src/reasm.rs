@@ -1,0 +1,427 @@
+//! One direction's byte stream: in-order delivery, out-of-order buffering, gaps.
+//!
+//! Positions are 64-bit stream offsets (offset 0 is the first byte after the SYN). Data at
+//! the next expected offset is handed to the sink straight from the packet; data beyond it is
+//! copied into a bounded map of non-overlapping chunks and delivered, with its own capture
+//! timestamps, when the hole before it fills or is declared a gap.
+
+use std::collections::BTreeMap;
+
+use wirehouse_flow::Dir;
+
+use crate::{Config, EventKind, OverlapPolicy, StreamSink};
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    ts: i64,
+    data: Vec<u8>,
+    /// Bytes after `data` that the wire carried but the capture cut (snaplen).
+    cut_tail: u64,
+}
+
+impl Chunk {
+    fn len(&self) -> u64 {
+        self.data.len() as u64 + self.cut_tail
+    }
+}
+
+/// What a segment's payload turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// All of it was seen before.
+    Old,
+    /// New data at the next expected offset.
+    InOrder,
+    /// New data beyond a hole (buffered).
+    Ahead,
+    /// New data that filled (part of) a hole below data already seen.
+    FillsHole,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Reasm {
+    /// Next offset to deliver.
+    pub(crate) next: u64,
+    /// End of the furthest data seen.
+    pub(crate) high: u64,
+    ooo: Option<Box<BTreeMap<u64, Chunk>>>,
+    buffered: usize,
+    /// Offset up to which the peer acknowledged this direction's data.
+    acked: u64,
+    /// Since when a hole below `acked` has been open: (packet count, capture time).
+    hole_since: Option<(u64, i64)>,
+    /// Offset of this direction's FIN, once seen.
+    pub(crate) fin_at: Option<u64>,
+    fin_ts: i64,
+    pub(crate) fin_delivered: bool,
+    /// Bytes declared missing.
+    pub(crate) missing: u64,
+    pub(crate) overlap_conflicts: u64,
+    pub(crate) cap_hits: u64,
+    /// Gaps declared (for Zeek's scaled `G` history), drained by the connection.
+    pub(crate) new_gaps: u32,
+}
+
+/// Context a reassembler call needs from its connection.
+pub(crate) struct Ctx<'a, S: StreamSink> {
+    pub(crate) dir: Dir,
+    pub(crate) cfg: &'a Config,
+    pub(crate) sink: &'a mut S,
+    /// Packets seen on the connection so far (for the gap grace period).
+    pub(crate) pkts: u64,
+}
+
+impl Reasm {
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.buffered
+    }
+
+    /// Payload of a segment at stream offset `off`: `data` captured, `wire_len` on the wire.
+    pub(crate) fn data<S: StreamSink>(
+        &mut self,
+        cx: &mut Ctx<'_, S>,
+        ts: i64,
+        off: u64,
+        data: &[u8],
+        wire_len: u64,
+    ) -> Arrival {
+        let end = off + wire_len;
+        let high_before = self.high;
+        self.high = self.high.max(end);
+        if end <= self.next {
+            return Arrival::Old;
+        }
+        let start = off.max(self.next);
+        let cap_end = off + data.len() as u64;
+        if start == self.next {
+            if start < cap_end {
+                let slice = &data[(start - off) as usize..];
+                cx.sink.on_data(cx.dir, ts, slice);
+                self.next = cap_end;
+            }
+            if end > self.next {
+                let lost = end - self.next;
+                cx.sink.on_event(
+                    ts,
+                    EventKind::TruncatedPayload,
+                    format!(
+                        "{lost} bytes at stream offset {} cut by the snaplen",
+                        self.next
+                    ),
+                );
+                self.gap(cx, ts, lost);
+            }
+            self.drain(cx);
+            self.hole_check(cx, ts);
+            return if off < high_before && start < high_before {
+                Arrival::FillsHole
+            } else {
+                Arrival::InOrder
+            };
+        }
+        // Ahead of a hole: keep a copy.
+        let fills = start < high_before;
+        let captured = if start < cap_end {
+            &data[(start - off) as usize..]
+        } else {
+            &[][..]
+        };
+        let cut_tail = end - start - captured.len() as u64;
+        let new_bytes = self.store(cx, ts, start, captured, cut_tail);
+        self.hole_check(cx, ts);
+        if !new_bytes {
+            Arrival::Old
+        } else if fills {
+            Arrival::FillsHole
+        } else {
+            Arrival::Ahead
+        }
+    }
+
+    /// Buffer `[start, start + data.len() + cut_tail)`, keeping the first copy of any byte
+    /// (or the last, by policy). Returns whether any byte was new.
+    fn store<S: StreamSink>(
+        &mut self,
+        cx: &mut Ctx<'_, S>,
+        ts: i64,
+        start: u64,
+        data: &[u8],
+        cut_tail: u64,
+    ) -> bool {
+        let end = start + data.len() as u64 + cut_tail;
+        // Make room first; the cap may force holes closed (gaps), after which this data may
+        // even be in order.
+        while self.ooo.as_ref().is_some_and(|m| !m.is_empty())
+            && (self.buffered + data.len() > cx.cfg.max_ooo_bytes
+                || self.ooo.as_ref().map_or(0, |m| m.len()) >= cx.cfg.max_ooo_chunks)
+        {
+            let first = self
+                .ooo
+                .as_ref()
+                .and_then(|m| m.keys().next().copied())
+                .unwrap_or(self.next);
+            self.cap_hits += 1;
+            cx.sink.on_event(
+                ts,
+                EventKind::ReassemblyBufferCap,
+                format!(
+                    "out-of-order buffer full ({} bytes); skipping the hole at stream offset {}",
+                    self.buffered, self.next
+                ),
+            );
+            let lost = first.saturating_sub(self.next);
+            self.gap(cx, ts, lost);
+            self.drain(cx);
+        }
+        if start <= self.next {
+            // The cap made this in order.
+            let skip = (self.next - start) as usize;
+            if skip < data.len() {
+                cx.sink.on_data(cx.dir, ts, &data[skip..]);
+                self.next = start + data.len() as u64;
+            }
+            if end > self.next {
+                let lost = end - self.next;
+                self.gap(cx, ts, lost);
+            }
+            self.drain(cx);
+            return true;
+        }
+        if data.len() > cx.cfg.max_ooo_bytes {
+            // Larger than the whole buffer: give up on the hole before it.
+            self.cap_hits += 1;
+            let lost = start - self.next;
+            self.gap(cx, ts, lost);
+            cx.sink.on_data(cx.dir, ts, data);
+            self.next = start + data.len() as u64;
+            if cut_tail > 0 {
+                self.gap(cx, ts, cut_tail);
+            }
+            self.drain(cx);
+            return true;
+        }
+        let map = self.ooo.get_or_insert_with(Default::default);
+        // Walk the chunks that overlap [start, end) and collect the uncovered pieces.
+        let mut pieces: Vec<(u64, u64)> = Vec::new(); // [a, b) not covered by any chunk
+        let mut pos = start;
+        let first_key = map
+            .range(..start)
+            .next_back()
+            .map(|(&k, _)| k)
+            .unwrap_or(start);
+        let keys: Vec<u64> = map.range(first_key..end).map(|(&k, _)| k).collect();
+        let mut conflict = false;
+        for k in keys {
+            let Some(c) = map.get_mut(&k) else { continue };
+            let (cs, ce) = (k, k + c.len());
+            if ce <= pos {
+                continue;
+            }
+            if cs > pos {
+                pieces.push((pos, cs.min(end)));
+            }
+            // Overlap [max(cs,start), min(ce,end)) within both captured regions.
+            let os = cs.max(start);
+            let oe = ce
+                .min(end)
+                .min(k + c.data.len() as u64)
+                .min(start + data.len() as u64);
+            if os < oe {
+                let old = &mut c.data[(os - k) as usize..(oe - k) as usize];
+                let new = &data[(os - start) as usize..(oe - start) as usize];
+                if old != new {
+                    conflict = true;
+                    if cx.cfg.overlap == OverlapPolicy::LastWins {
+                        old.copy_from_slice(new);
+                    }
+                }
+            }
+            pos = pos.max(ce);
+            if pos >= end {
+                break;
+            }
+        }
+        if pos < end {
+            pieces.push((pos, end));
+        }
+        if conflict {
+            self.overlap_conflicts += 1;
+            cx.sink.on_event(
+                ts,
+                EventKind::RexmitInconsistency,
+                format!(
+                    "retransmitted bytes near stream offset {start} differ from the first copy"
+                ),
+            );
+        }
+        let data_end = start + data.len() as u64;
+        let mut any = false;
+        for (a, b) in pieces {
+            let ca = a.min(data_end);
+            let cb = b.min(data_end);
+            let bytes = data[(ca - start) as usize..(cb - start) as usize].to_vec();
+            let cut = (b - a) - (cb - ca);
+            self.buffered += bytes.len();
+            map.insert(
+                a,
+                Chunk {
+                    ts,
+                    data: bytes,
+                    cut_tail: cut,
+                },
+            );
+            any = true;
+        }
+        any
+    }
+
+    /// Deliver buffered chunks that the stream has reached.
+    fn drain<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>) {
+        while let Some(map) = self.ooo.as_mut() {
+            let Some(entry) = map.first_entry() else {
+                break;
+            };
+            if *entry.key() > self.next {
+                break;
+            }
+            let k = *entry.key();
+            let c = entry.remove();
+            self.buffered -= c.data.len();
+            let end = k + c.len();
+            if end <= self.next {
+                continue;
+            }
+            let skip = self.next - k;
+            if (skip as usize) < c.data.len() {
+                cx.sink.on_data(cx.dir, c.ts, &c.data[skip as usize..]);
+                self.next = k + c.data.len() as u64;
+            }
+            if end > self.next {
+                let lost = end - self.next;
+                self.gap(cx, c.ts, lost);
+            }
+        }
+        if self.ooo.as_ref().is_some_and(|m| m.is_empty()) {
+            self.ooo = None;
+        }
+        self.check_fin(cx);
+    }
+
+    fn check_fin<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>) {
+        if let Some(f) = self.fin_at
+            && !self.fin_delivered
+            && self.next >= f
+        {
+            self.fin_delivered = true;
+            cx.sink.on_fin(cx.dir, self.fin_ts);
+        }
+    }
+
+    /// Skip `len` bytes the capture did not see.
+    fn gap<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        cx.sink.on_gap(cx.dir, ts, len);
+        self.missing += len;
+        self.next += len;
+        self.new_gaps += 1;
+        self.hole_since = None;
+    }
+
+    /// This direction's FIN at `off` (the offset just past its last byte).
+    pub(crate) fn fin<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64, off: u64) {
+        if self.fin_at.is_none() {
+            self.fin_at = Some(off);
+            self.fin_ts = ts;
+        }
+        self.high = self.high.max(off);
+        self.check_fin(cx);
+    }
+
+    /// The peer acknowledged this direction up to `off`.
+    pub(crate) fn acked<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64, off: u64) {
+        let off = match self.fin_at {
+            Some(f) => off.min(f),
+            None => off,
+        };
+        if off > self.acked {
+            self.acked = off;
+        }
+        self.hole_check(cx, ts);
+    }
+
+    /// Called on every packet of the connection: a hole the peer has acknowledged past
+    /// becomes a gap once the grace period is over.
+    pub(crate) fn hole_check<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
+        if self.acked <= self.next {
+            self.hole_since = None;
+            return;
+        }
+        match self.hole_since {
+            None => self.hole_since = Some((cx.pkts, ts)),
+            Some((p, t)) => {
+                if cx.pkts.saturating_sub(p) >= u64::from(cx.cfg.gap_grace_packets)
+                    || ts.saturating_sub(t) >= cx.cfg.gap_grace_ns
+                {
+                    let first = self
+                        .ooo
+                        .as_ref()
+                        .and_then(|m| m.keys().next().copied())
+                        .unwrap_or(u64::MAX);
+                    let upto = first.min(self.acked);
+                    let lost = upto - self.next;
+                    cx.sink.on_event(
+                        ts,
+                        EventKind::ContentGap,
+                        format!(
+                            "{lost} bytes at stream offset {} acknowledged by the peer but not in the capture",
+                            self.next
+                        ),
+                    );
+                    self.gap(cx, ts, lost);
+                    self.drain(cx);
+                    if self.acked > self.next {
+                        self.hole_since = Some((cx.pkts, ts));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The connection is over: deliver everything buffered, declaring the holes between as
+    /// gaps, then any acknowledged or FIN-announced bytes never seen.
+    pub(crate) fn finish<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
+        while let Some(first) = self.ooo.as_ref().and_then(|m| m.keys().next().copied()) {
+            let lost = first.saturating_sub(self.next);
+            if lost > 0 {
+                cx.sink.on_event(
+                    ts,
+                    EventKind::ContentGap,
+                    format!("{lost} bytes at stream offset {} never seen", self.next),
+                );
+            }
+            self.gap(cx, ts, lost);
+            self.drain(cx);
+        }
+        let end = self.acked.max(self.fin_at.unwrap_or(0));
+        if end > self.next {
+            let lost = end - self.next;
+            cx.sink.on_event(
+                ts,
+                EventKind::ContentGap,
+                format!(
+                    "{lost} bytes at stream offset {} acknowledged or announced but never seen",
+                    self.next
+                ),
+            );
+            self.gap(cx, ts, lost);
+        }
+        self.check_fin(cx);
+    }
+
+    /// Reset for a new initial sequence number (a SYN retried with a different ISN).
+    pub(crate) fn restart(&mut self) {
+        *self = Reasm::default();
+    }
+}

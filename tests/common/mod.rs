@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: run the binary, read tables back, find the
 //! shared captures.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -91,7 +91,9 @@ fn connections_agree_with_zeek_conn_logs() {
                             r["server_port"].int().unwrap(),
                         ) == key
                     })
-                    .unwrap_or_else(|| panic!("{name}: no connection {key:?} (client/server as Zeek's orig/resp)"));
+                    .unwrap_or_else(|| {
+                        panic!("{name}: no connection {key:?} (client/server as Zeek's orig/resp)")
+                    });
                 for (zf, of) in [
                     ("conn_state", "conn_state"),
                     ("history", "history"),
@@ -184,8 +186,15 @@ fn handshake_rtt_matches_tshark() {
     let prefix = format!("{}/", shared.display());
     let mut mine: HashMap<(String, (i64, i64)), Vec<&Row>> = HashMap::new();
     for r in &ours {
-        let f = r["file"].str().unwrap().trim_start_matches(&prefix).to_string();
-        let (a, b) = (r["client_port"].int().unwrap(), r["server_port"].int().unwrap());
+        let f = r["file"]
+            .str()
+            .unwrap()
+            .trim_start_matches(&prefix)
+            .to_string();
+        let (a, b) = (
+            r["client_port"].int().unwrap(),
+            r["server_port"].int().unwrap(),
+        );
         mine.entry((f, (a.min(b), a.max(b)))).or_default().push(r);
     }
     let mut theirs: HashMap<(String, (i64, i64)), Vec<(i64, f64)>> = HashMap::new();
@@ -194,7 +203,10 @@ fn handshake_rtt_matches_tshark() {
         theirs
             .entry((t["file"].clone(), (a.min(b), a.max(b))))
             .or_default()
-            .push((t["stream"].parse().unwrap(), t["initial_rtt_s"].parse().unwrap()));
+            .push((
+                t["stream"].parse().unwrap(),
+                t["initial_rtt_s"].parse().unwrap(),
+            ));
     }
     let mut matched = 0;
     for (key, mut streams) in theirs {

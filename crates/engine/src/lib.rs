@@ -18,10 +18,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod app;
 pub mod filter;
 mod framing;
 pub mod inputs;
 mod shard;
+mod socks;
 mod stats;
 mod walk;
 

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wirehouse_flow::{Dir, Endpoint, FlowKey, Segment, Vlans, content_id};
-use wirehouse_http1::{Http1, HttpSink, Transaction};
+use wirehouse_flow::{Dir, FlowKey, Segment, Vlans, content_id};
 use wirehouse_output::TableBuilders;
-use wirehouse_output::tables::{ConnectionRow, EventRow, HttpRow};
+use wirehouse_output::tables::{ConnectionRow, EventRow};
 use wirehouse_tcp::{ConnSummary, Connection, EndReason, EventKind, StreamSink};
 
+use crate::app::{App, AppCtx, Meta, us};
 use crate::framing::{FramedWindow, SegRef, known_ts, payload};
 
 /// Per-file counters a shard accumulates (taken when a file ends).
@@ -50,21 +50,6 @@ pub(crate) struct ShardCtx<'a> {
     /// Capture file being read (for conn_id and the `file` columns).
     pub(crate) file: &'a Arc<str>,
 }
-
-/// The application protocol of a connection, decided from its first payload bytes.
-enum App {
-    /// Not decided yet: the first bytes of each direction, with their timestamps.
-    Probe(Vec<(Dir, i64, Vec<u8>)>),
-    /// HTTP/1.x, parsed.
-    Http(Box<Http1>),
-    /// Recognised but not parsed (tls, ssh, http2, ...).
-    Named(&'static str),
-    /// Nothing we recognise.
-    Unknown,
-}
-
-/// Bytes a probe collects per direction before giving up on recognising the protocol.
-const PROBE_BYTES: usize = 24;
 
 struct Entry {
     tcp: Connection,
@@ -167,7 +152,7 @@ impl Shard {
         }
         let mut e = Entry {
             tcp: Connection::new(&seg, ctx.tcp),
-            app: App::Probe(Vec::new()),
+            app: App::new(),
             conn_id: content_id(ctx.file, r.file_offset) as i64,
             file: ctx.file.clone(),
             vlans: r.vlans,
@@ -259,38 +244,30 @@ impl Shard {
         {
             let mut sink = ConnSink {
                 app: &mut e.app,
-                meta: &meta,
-                rows,
-                http_cfg: ctx.http,
+                cx: AppCtx {
+                    meta: &meta,
+                    rows,
+                    http: ctx.http,
+                },
             };
             e.tcp.finish(reason, ts, &mut sink);
-            sink.finish(ts);
+            sink.app.finish(&mut sink.cx, ts);
         }
         let summary = e.tcp.summary();
         self.stats.ooo_cap_hits += summary.ooo_cap_hits;
-        let (requests, after_close, proxy, app_name) = match &e.app {
-            App::Http(h) => (
+        let (requests, after_close, proxy) = match e.app.http() {
+            Some(h) => (
                 h.requests(),
                 h.requests_after_server_close(),
                 h.proxy().cloned(),
-                Some(if h.is_http() { "http" } else { "unknown" }),
             ),
-            App::Named(n) => (0, 0, None, Some(*n)),
-            App::Probe(_) | App::Unknown => (0, 0, None, None),
+            None => (0, 0, None),
         };
         self.stats.requests += u64::from(requests);
-        let app_protocol = match (&e.app, app_name) {
-            (App::Http(h), _) => match h.upgraded_to() {
-                Some(u) => Some(format!("http,{u}")),
-                None if h.is_http() => Some("http".to_string()),
-                None => None,
-            },
-            (_, n) => n.map(str::to_string),
-        };
         rows.connections.append(&connection_row(
             &meta,
             &summary,
-            app_protocol,
+            e.app.protocol(),
             requests,
             after_close,
             proxy.as_ref(),
@@ -315,15 +292,6 @@ impl Shard {
     }
 }
 
-/// Identity of a connection, for its rows.
-struct Meta {
-    conn_id: i64,
-    file: Arc<str>,
-    client: Endpoint,
-    server: Endpoint,
-    vlans: Vlans,
-}
-
 impl Meta {
     fn of(e: &Entry) -> Meta {
         Meta {
@@ -340,9 +308,11 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
     let meta = Meta::of(e);
     let mut sink = ConnSink {
         app: &mut e.app,
-        meta: &meta,
-        rows,
-        http_cfg: ctx.http,
+        cx: AppCtx {
+            meta: &meta,
+            rows,
+            http: ctx.http,
+        },
     };
     e.tcp.on_segment(seg, ctx.tcp, &mut sink);
 }
@@ -350,233 +320,29 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
 /// Where reassembled bytes go: the application analyzer, and rows.
 struct ConnSink<'a> {
     app: &'a mut App,
-    meta: &'a Meta,
-    rows: &'a mut TableBuilders,
-    http_cfg: &'a wirehouse_http1::Config,
-}
-
-impl ConnSink<'_> {
-    /// Decide the protocol from what the probe holds, if it can be decided.
-    fn decide(&mut self, force: bool) {
-        let App::Probe(chunks) = &*self.app else {
-            return;
-        };
-        let first = |d: Dir| -> Vec<u8> {
-            let mut v = Vec::new();
-            for (dir, _, b) in chunks {
-                if *dir == d {
-                    v.extend_from_slice(b);
-                }
-            }
-            v
-        };
-        let c = first(Dir::ToServer);
-        let s = first(Dir::ToClient);
-        let decided = if c.starts_with(b"PRI * HTTP/2.0") {
-            Some(App::Named("http2"))
-        } else if wirehouse_http1::looks_like_request(&c)
-            || (c.is_empty() && wirehouse_http1::looks_like_response(&s))
-        {
-            Some(App::Http(Box::new(Http1::new(self.http_cfg))))
-        } else if is_tls(&c) || (c.is_empty() && is_tls(&s)) {
-            Some(App::Named("tls"))
-        } else if c.starts_with(b"SSH-") || s.starts_with(b"SSH-") {
-            Some(App::Named("ssh"))
-        } else if force || c.len() >= PROBE_BYTES || (!c.is_empty() && s.len() >= PROBE_BYTES) {
-            Some(App::Unknown)
-        } else {
-            None
-        };
-        let Some(app) = decided else { return };
-        let App::Probe(chunks) = std::mem::replace(self.app, app) else {
-            return;
-        };
-        if let App::Http(h) = self.app {
-            let mut out = HttpRows {
-                meta: self.meta,
-                rows: self.rows,
-            };
-            for (dir, ts, bytes) in chunks {
-                h.on_data(dir, ts, &bytes, &mut out);
-            }
-        }
-    }
-
-    fn finish(&mut self, ts: i64) {
-        self.decide(true);
-        if let App::Http(h) = self.app {
-            h.finish(
-                ts,
-                &mut HttpRows {
-                    meta: self.meta,
-                    rows: self.rows,
-                },
-            );
-        }
-    }
-}
-
-fn is_tls(b: &[u8]) -> bool {
-    // A TLS record: handshake (22) with a 3.x version; SSLv2-compatible hellos are rare.
-    b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+    cx: AppCtx<'a>,
 }
 
 impl StreamSink for ConnSink<'_> {
     fn on_data(&mut self, dir: Dir, ts_ns: i64, data: &[u8]) {
-        if let App::Probe(chunks) = &mut *self.app {
-            let have: usize = chunks
-                .iter()
-                .filter(|c| c.0 == dir)
-                .map(|c| c.2.len())
-                .sum();
-            let take = data.len().min(PROBE_BYTES.saturating_sub(have));
-            chunks.push((dir, ts_ns, data[..take].to_vec()));
-            let rest = &data[take..];
-            self.decide(false);
-            if rest.is_empty() {
-                return;
-            }
-            if let App::Http(h) = self.app {
-                h.on_data(
-                    dir,
-                    ts_ns,
-                    rest,
-                    &mut HttpRows {
-                        meta: self.meta,
-                        rows: self.rows,
-                    },
-                );
-            }
-            return;
-        }
-        if let App::Http(h) = self.app {
-            h.on_data(
-                dir,
-                ts_ns,
-                data,
-                &mut HttpRows {
-                    meta: self.meta,
-                    rows: self.rows,
-                },
-            );
-        }
+        self.app.on_data(&mut self.cx, dir, ts_ns, data);
     }
 
     fn on_gap(&mut self, dir: Dir, ts_ns: i64, len: u64) {
-        if matches!(self.app, App::Probe(_)) {
-            // A gap before the protocol is known: decide on what we have, then tell the
-            // analyzer (HTTP resynchronises on the next message).
-            self.decide(true);
-        }
-        if let App::Http(h) = self.app {
-            h.on_gap(
-                dir,
-                ts_ns,
-                len,
-                &mut HttpRows {
-                    meta: self.meta,
-                    rows: self.rows,
-                },
-            );
-        }
+        self.app.on_gap(&mut self.cx, dir, ts_ns, len);
     }
 
     fn on_fin(&mut self, dir: Dir, ts_ns: i64) {
-        if matches!(self.app, App::Probe(_)) {
-            self.decide(true);
-        }
-        if let App::Http(h) = self.app {
-            h.on_fin(
-                dir,
-                ts_ns,
-                &mut HttpRows {
-                    meta: self.meta,
-                    rows: self.rows,
-                },
-            );
-        }
+        self.app.on_fin(&mut self.cx, dir, ts_ns);
     }
 
     fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String) {
-        self.rows.events.append(&EventRow {
+        let m = self.cx.meta;
+        self.cx.rows.events.append(&EventRow {
             ts: Some(ts_ns),
-            conn_id: Some(self.meta.conn_id),
-            file: self.meta.file.to_string(),
-            kind: kind.name().to_string(),
-            detail,
-        });
-    }
-}
-
-/// Rows from the HTTP analyzer.
-struct HttpRows<'a> {
-    meta: &'a Meta,
-    rows: &'a mut TableBuilders,
-}
-
-fn us(ns: Option<i64>) -> Option<i64> {
-    // Round to the nearest microsecond (durations of nanosecond captures keep their value
-    // to within half a microsecond).
-    ns.map(|v| (v + if v >= 0 { 500 } else { -500 }) / 1000)
-}
-
-impl HttpSink for HttpRows<'_> {
-    fn transaction(&mut self, t: Transaction) {
-        let m = self.meta;
-        self.rows.http.append(&HttpRow {
-            conn_id: m.conn_id,
+            conn_id: Some(m.conn_id),
             file: m.file.to_string(),
-            trans_depth: t.trans_depth,
-            ts: t.ts,
-            request_end_ts: t.request_end_ts,
-            response_ts: t.response_ts,
-            response_end_ts: t.response_end_ts,
-            ttfb_us: us(t.ttfb_ns),
-            total_us: us(t.total_ns),
-            idle_before_us: us(t.idle_before_ns),
-            client_ip: m.client.addr.to_string(),
-            client_port: m.client.port,
-            server_ip: m.server.addr.to_string(),
-            server_port: m.server.port,
-            version: t.version,
-            response_version: t.response_version,
-            method: t.method,
-            uri: t.uri,
-            host: t.host,
-            user_agent: t.user_agent,
-            referrer: t.referrer,
-            request_header_bytes: t.request_header_bytes as i64,
-            request_body_bytes: t.request_body_bytes as i64,
-            request_chunked: t.request_chunked,
-            status: t.status,
-            reason: t.reason,
-            response_header_bytes: t.response_header_bytes.map(|v| v as i64),
-            response_body_bytes: t.response_body_bytes.map(|v| v as i64),
-            content_type: t.content_type,
-            content_encoding: t.content_encoding,
-            transfer_encoding: t.transfer_encoding,
-            request_connection: t.request_connection,
-            response_connection: t.response_connection,
-            keep_alive: t.keep_alive,
-            pipelined: t.pipelined,
-            reused_connection: t.reused_connection,
-            after_server_close: t.after_server_close,
-            upgrade: t.upgrade,
-            informational: t.informational,
-            proxied_client_ip: t.proxied_client_ip.map(|ip| ip.to_string()),
-            proxied_client_port: t.proxied_client_port,
-            complete: t.complete,
-            missing_bytes: t.missing_bytes as i64,
-            stream_id: None,
-        });
-    }
-
-    fn event(&mut self, ts_ns: i64, kind: &'static str, detail: String) {
-        self.rows.events.append(&EventRow {
-            ts: Some(ts_ns),
-            conn_id: Some(self.meta.conn_id),
-            file: self.meta.file.to_string(),
-            kind: kind.to_string(),
+            kind: kind.name().to_string(),
             detail,
         });
     }

@@ -1,0 +1,306 @@
+//! Application protocol detection and dispatch for one connection.
+//!
+//! The first bytes of each direction decide the protocol: HTTP/1 (parsed), a SOCKS
+//! handshake (stripped, then detection starts again on what it tunnels), or protocols we
+//! only label (TLS, SSH, HTTP/2 with prior knowledge). Enum dispatch, no trait objects: this
+//! runs for every delivered chunk.
+
+use std::sync::Arc;
+
+use wirehouse_flow::{Dir, Endpoint, Vlans};
+use wirehouse_http1::{Http1, HttpSink, Transaction};
+use wirehouse_output::TableBuilders;
+use wirehouse_output::tables::{EventRow, HttpRow};
+
+use crate::socks::{Fed, Socks, looks_like_socks};
+
+/// Bytes of each direction the protocol decision looks at.
+const PROBE_BYTES: usize = 24;
+/// Bytes a probe holds while waiting for the client's first bytes (the server's may come
+/// first: server-first protocols, or a capture whose directions are out of step).
+const PROBE_LIMIT: usize = 16 * 1024;
+
+/// Identity of a connection, for its rows.
+pub(crate) struct Meta {
+    pub(crate) conn_id: i64,
+    pub(crate) file: Arc<str>,
+    pub(crate) client: Endpoint,
+    pub(crate) server: Endpoint,
+    pub(crate) vlans: Vlans,
+}
+
+/// Where an analyzer's output goes.
+pub(crate) struct AppCtx<'a> {
+    pub(crate) meta: &'a Meta,
+    pub(crate) rows: &'a mut TableBuilders,
+    pub(crate) http: &'a wirehouse_http1::Config,
+}
+
+pub(crate) enum App {
+    /// Not decided yet: the first bytes of each direction, with their timestamps.
+    Probe(Vec<(Dir, i64, Vec<u8>)>),
+    /// HTTP/1.x, parsed.
+    Http(Box<Http1>),
+    /// A SOCKS handshake, then whatever it carries.
+    Socks(Box<(Socks, App)>),
+    /// Recognised but not parsed.
+    Named(&'static str),
+    /// Nothing we recognise.
+    Unknown,
+}
+
+fn is_tls(b: &[u8]) -> bool {
+    // A TLS handshake record with a 3.x version.
+    b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
+}
+
+impl App {
+    pub(crate) fn new() -> App {
+        App::Probe(Vec::new())
+    }
+
+    /// The parsed HTTP analyzer, if any (inside SOCKS too).
+    pub(crate) fn http(&self) -> Option<&Http1> {
+        match self {
+            App::Http(h) => Some(h),
+            App::Socks(s) => s.1.http(),
+            _ => None,
+        }
+    }
+
+    /// The `app_protocol` column.
+    pub(crate) fn protocol(&self) -> Option<String> {
+        match self {
+            App::Http(h) => match (h.is_http(), h.upgraded_to()) {
+                (_, Some(u)) => Some(format!("http,{u}")),
+                (true, None) => Some("http".into()),
+                (false, None) => None,
+            },
+            App::Socks(s) => Some(match s.1.protocol() {
+                Some(inner) => format!("socks,{inner}"),
+                None => "socks".into(),
+            }),
+            App::Named(n) => Some((*n).into()),
+            App::Probe(_) | App::Unknown => None,
+        }
+    }
+
+    /// Decide from the probe if possible (`force`: decide now, on what there is).
+    fn decide(&mut self, cx: &mut AppCtx<'_>, force: bool) {
+        let App::Probe(chunks) = &*self else {
+            return;
+        };
+        let joined = |d: Dir| -> Vec<u8> {
+            chunks
+                .iter()
+                .filter(|c| c.0 == d)
+                .flat_map(|c| c.2.iter().copied())
+                .collect()
+        };
+        let c = joined(Dir::ToServer);
+        let s = joined(Dir::ToClient);
+        let held: usize = chunks.iter().map(|c| c.2.len()).sum();
+        let enough = force
+            || c.len() >= PROBE_BYTES
+            || (!c.is_empty() && s.len() >= PROBE_BYTES)
+            || held >= PROBE_LIMIT;
+        let c = &c[..c.len().min(PROBE_BYTES)];
+        let s = &s[..s.len().min(PROBE_BYTES)];
+        let decided = if c.starts_with(b"PRI * HTTP/2.0") {
+            Some(App::Named("http2"))
+        } else if looks_like_socks(c) && (c.len() >= 2 || force) {
+            Some(App::Socks(Box::new((Socks::new(c[0]), App::new()))))
+        } else if wirehouse_http1::looks_like_request(c)
+            || (c.is_empty() && wirehouse_http1::looks_like_response(s))
+        {
+            // A prefix of a method is not enough once more bytes came and still fit.
+            if enough || c.len() >= 4 || c.contains(&b' ') {
+                Some(App::Http(Box::new(Http1::new(cx.http))))
+            } else {
+                None
+            }
+        } else if is_tls(c) || (c.is_empty() && is_tls(s)) {
+            Some(App::Named("tls"))
+        } else if c.starts_with(b"SSH-") || s.starts_with(b"SSH-") {
+            Some(App::Named("ssh"))
+        } else if enough {
+            Some(App::Unknown)
+        } else {
+            None
+        };
+        let Some(app) = decided else { return };
+        let App::Probe(chunks) = std::mem::replace(self, app) else {
+            return;
+        };
+        for (dir, ts, bytes) in chunks {
+            self.deliver(cx, dir, ts, &bytes);
+        }
+    }
+
+    /// Bytes of one direction, in order.
+    pub(crate) fn on_data(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, data: &[u8]) {
+        if let App::Probe(chunks) = self {
+            let held: usize = chunks.iter().map(|c| c.2.len()).sum();
+            let client_spoke = chunks.iter().any(|c| c.0 == Dir::ToServer);
+            // Hold everything while only the server has spoken (up to the limit); once the
+            // client has, hold just what the decision needs and pass the rest on.
+            let room = if client_spoke || dir == Dir::ToServer {
+                let have: usize = chunks
+                    .iter()
+                    .filter(|c| c.0 == dir)
+                    .map(|c| c.2.len())
+                    .sum();
+                PROBE_BYTES.saturating_sub(have)
+            } else {
+                PROBE_LIMIT.saturating_sub(held)
+            };
+            let take = data.len().min(room.max(1));
+            chunks.push((dir, ts, data[..take].to_vec()));
+            self.decide(cx, false);
+            let rest = &data[take..];
+            if !rest.is_empty() {
+                if matches!(self, App::Probe(_)) {
+                    self.decide(cx, true);
+                }
+                self.deliver(cx, dir, ts, rest);
+            }
+            return;
+        }
+        self.deliver(cx, dir, ts, data);
+    }
+
+    /// Bytes for a decided protocol.
+    fn deliver(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, data: &[u8]) {
+        match self {
+            App::Http(h) => h.on_data(dir, ts, data, &mut HttpRows::new(cx)),
+            App::Socks(b) => {
+                let (socks, inner) = &mut **b;
+                match socks.feed(dir, data) {
+                    Fed::More => {}
+                    Fed::Done(rest) => {
+                        if !rest.is_empty() {
+                            inner.on_data(cx, dir, ts, rest);
+                        }
+                    }
+                    Fed::Failed => {
+                        *self = App::Unknown;
+                    }
+                }
+            }
+            App::Probe(_) => self.on_data(cx, dir, ts, data),
+            App::Named(_) | App::Unknown => {}
+        }
+    }
+
+    pub(crate) fn on_gap(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, len: u64) {
+        if matches!(self, App::Probe(_)) {
+            // A gap before the protocol is known: decide on what we have (HTTP picks up
+            // again at the next message).
+            self.decide(cx, true);
+        }
+        match self {
+            App::Http(h) => h.on_gap(dir, ts, len, &mut HttpRows::new(cx)),
+            App::Socks(b) if b.0.done() => b.1.on_gap(cx, dir, ts, len),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn on_fin(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64) {
+        if matches!(self, App::Probe(_)) {
+            self.decide(cx, true);
+        }
+        match self {
+            App::Http(h) => h.on_fin(dir, ts, &mut HttpRows::new(cx)),
+            App::Socks(b) => b.1.on_fin(cx, dir, ts),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn finish(&mut self, cx: &mut AppCtx<'_>, ts: i64) {
+        self.decide(cx, true);
+        match self {
+            App::Http(h) => h.finish(ts, &mut HttpRows::new(cx)),
+            App::Socks(b) => b.1.finish(cx, ts),
+            _ => {}
+        }
+    }
+}
+
+/// Rows from the HTTP analyzer.
+struct HttpRows<'a, 'b> {
+    cx: &'a mut AppCtx<'b>,
+}
+
+impl<'a, 'b> HttpRows<'a, 'b> {
+    fn new(cx: &'a mut AppCtx<'b>) -> HttpRows<'a, 'b> {
+        HttpRows { cx }
+    }
+}
+
+/// Nanoseconds to microseconds, rounded to the nearest.
+pub(crate) fn us(ns: Option<i64>) -> Option<i64> {
+    ns.map(|v| (v + if v >= 0 { 500 } else { -500 }) / 1000)
+}
+
+impl HttpSink for HttpRows<'_, '_> {
+    fn transaction(&mut self, t: Transaction) {
+        let m = self.cx.meta;
+        self.cx.rows.http.append(&HttpRow {
+            conn_id: m.conn_id,
+            file: m.file.to_string(),
+            trans_depth: t.trans_depth,
+            ts: t.ts,
+            request_end_ts: t.request_end_ts,
+            response_ts: t.response_ts,
+            response_end_ts: t.response_end_ts,
+            ttfb_us: us(t.ttfb_ns),
+            total_us: us(t.total_ns),
+            idle_before_us: us(t.idle_before_ns),
+            client_ip: m.client.addr.to_string(),
+            client_port: m.client.port,
+            server_ip: m.server.addr.to_string(),
+            server_port: m.server.port,
+            version: t.version,
+            response_version: t.response_version,
+            method: t.method,
+            uri: t.uri,
+            host: t.host,
+            user_agent: t.user_agent,
+            referrer: t.referrer,
+            request_header_bytes: t.request_header_bytes as i64,
+            request_body_bytes: t.request_body_bytes as i64,
+            request_chunked: t.request_chunked,
+            status: t.status,
+            reason: t.reason,
+            response_header_bytes: t.response_header_bytes.map(|v| v as i64),
+            response_body_bytes: t.response_body_bytes.map(|v| v as i64),
+            content_type: t.content_type,
+            content_encoding: t.content_encoding,
+            transfer_encoding: t.transfer_encoding,
+            request_connection: t.request_connection,
+            response_connection: t.response_connection,
+            keep_alive: t.keep_alive,
+            pipelined: t.pipelined,
+            reused_connection: t.reused_connection,
+            after_server_close: t.after_server_close,
+            upgrade: t.upgrade,
+            informational: t.informational,
+            proxied_client_ip: t.proxied_client_ip.map(|ip| ip.to_string()),
+            proxied_client_port: t.proxied_client_port,
+            complete: t.complete,
+            missing_bytes: t.missing_bytes as i64,
+            stream_id: None,
+        });
+    }
+
+    fn event(&mut self, ts_ns: i64, kind: &'static str, detail: String) {
+        let m = self.cx.meta;
+        self.cx.rows.events.append(&EventRow {
+            ts: Some(ts_ns),
+            conn_id: Some(m.conn_id),
+            file: m.file.to_string(),
+            kind: kind.to_string(),
+            detail,
+        });
+    }
+}

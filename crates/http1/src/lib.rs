@@ -1325,6 +1325,13 @@ impl Http1 {
             t.proxied_client_ip = Some(src.addr.to_ip());
             t.proxied_client_port = Some(src.port);
         }
+        if !req_seen || t.method.is_some() || r.is_some() {
+            // fall through
+        } else {
+            // An unparsable fragment nobody answered: nothing to describe.
+            self.emitted -= 1;
+            return;
+        }
         match r {
             Some(r) => {
                 t.response_ts = Some(r.ts);
@@ -1390,12 +1397,13 @@ impl Framing {
                 }
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // Chunked counts only as the final coding (RFC 9112 §6.3).
+            // Chunked counts only as the final coding (RFC 9112 §6.3). "identity" (a no-op,
+            // dropped from the registry) does not count as a coding at all.
             let last = value
                 .rsplit(|b| *b == b',')
-                .next()
-                .unwrap_or(b"")
-                .trim_ascii();
+                .map(|c| c.trim_ascii())
+                .find(|c| !c.eq_ignore_ascii_case(b"identity"))
+                .unwrap_or(b"");
             if last.eq_ignore_ascii_case(b"chunked") {
                 self.chunked = true;
             } else if !last.is_empty() && !last.eq_ignore_ascii_case(b"identity") {
@@ -1501,10 +1509,19 @@ fn lenient_request(
     }
     let uri = words.next().map(field);
     let third = words.next();
-    let mut headers = Vec::new();
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for line in lines {
         if line.is_empty() {
             break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            // Obsolete line folding: the line continues the previous header's value
+            // (RFC 9112 §5.2 lets a recipient replace the fold with a space).
+            if let Some((_, v)) = headers.last_mut() {
+                v.push(b' ');
+                v.extend_from_slice(line.trim_ascii());
+            }
+            continue;
         }
         if let Some(colon) = line.iter().position(|c| *c == b':') {
             let name = String::from_utf8_lossy(line[..colon].trim_ascii()).into_owned();

@@ -30,6 +30,14 @@ impl Addr {
         Addr { bytes, v6: false }
     }
 
+    /// An IPv4 address, usable in constants.
+    pub const fn v4_const(o: [u8; 4]) -> Addr {
+        Addr {
+            bytes: [o[0], o[1], o[2], o[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            v6: false,
+        }
+    }
+
     /// An IPv6 address.
     pub fn v6(octets: [u8; 16]) -> Addr {
         Addr {

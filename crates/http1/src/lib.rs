@@ -448,12 +448,15 @@ impl Http1 {
     }
 
     fn start(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {
-        // Blank lines between messages are allowed (RFC 9112 §2.2).
+        let at_start = self.side(dir).at_stream_start;
+        // Blank lines between messages are allowed (RFC 9112 §2.2), but a PROXY v2 header
+        // also starts with CRLFs, so it is looked for first.
+        let proxy_here = dir == Dir::ToServer && at_start && proxy::may_start(data);
         let blanks = data
             .iter()
             .take_while(|c| **c == b'\r' || **c == b'\n')
             .count();
-        if blanks > 0 {
+        if blanks > 0 && !proxy_here {
             return blanks;
         }
         if self.side(dir).tunnel_probe {
@@ -469,9 +472,8 @@ impl Http1 {
                 return data.len();
             }
         }
-        let at_start = self.side(dir).at_stream_start;
         self.side(dir).at_stream_start = false;
-        if dir == Dir::ToServer && at_start && proxy::may_start(data) {
+        if proxy_here {
             let s = self.side(dir);
             s.start_ts = ts;
             s.buf.clear();
@@ -727,7 +729,10 @@ impl Http1 {
         }
     }
 
-    /// The request a response being parsed now answers, if already parsed.
+    /// The request a response being parsed now answers, if already parsed. A response can
+    /// only be framed by its request's method (HEAD, CONNECT) when the request came first;
+    /// if the request direction is still held back by reassembly, the response is framed
+    /// by its own headers.
     fn request_for_next_response(&self) -> Option<&Req> {
         let idx = self.n_resps.checked_sub(self.emitted)? as usize;
         self.reqs.get(idx)

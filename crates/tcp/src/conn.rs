@@ -605,6 +605,19 @@ impl Connection {
             State::Established | State::Partial => {
                 if f.syn() {
                     let changed = ep.seq.is_some_and(|u| u.base() != seq);
+                    // A SYN far from where this side's stream is cannot be a new handshake
+                    // of this connection; re-basing on it would zero (or, with the old base,
+                    // inflate: zeek#3313) the byte counts. Ignore it for numbering.
+                    let far = (ep.pos(seq) - ep.last).abs() > TOO_LARGE_SEQ_DELTA;
+                    if changed && far {
+                        self.report(
+                            sink,
+                            ts,
+                            EventKind::SeqJumpIgnored,
+                            "SYN with a sequence number far from the stream; ignored".into(),
+                        );
+                        return;
+                    }
                     let had_data = ep.size(State::Established) > 0;
                     if changed {
                         ep.init_seq(seq, last);

@@ -1,0 +1,580 @@
+//! HTTP/1 analyzer behaviour on hand-written exchanges. Expected values are read off the
+//! bytes of each exchange (RFC 9112 framing), not produced by the analyzer.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+use wirehouse_http1::{Config, Dir, Http1, HttpSink, Transaction};
+
+#[derive(Default)]
+struct Rec {
+    tx: Vec<Transaction>,
+    events: Vec<(&'static str, String)>,
+}
+
+impl HttpSink for Rec {
+    fn transaction(&mut self, t: Transaction) {
+        self.tx.push(t);
+    }
+    fn event(&mut self, _ts: i64, kind: &'static str, detail: String) {
+        self.events.push((kind, detail));
+    }
+}
+
+const C: Dir = Dir::ToServer;
+const S: Dir = Dir::ToClient;
+
+/// Feed a script of (direction, timestamp, bytes) and finish.
+fn run(script: &[(Dir, i64, &[u8])]) -> Rec {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    for (d, ts, b) in script {
+        h.on_data(*d, *ts, b, &mut r);
+    }
+    h.finish(1_000_000, &mut r);
+    r
+}
+
+const GET: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.0\r\nReferer: http://a/\r\n\r\n";
+const OK5: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+#[test]
+fn simple_get_every_field() {
+    let r = run(&[(C, 100, GET), (S, 300, OK5)]);
+    assert_eq!(r.tx.len(), 1);
+    let t = &r.tx[0];
+    assert_eq!(t.trans_depth, 1);
+    assert_eq!(t.method.as_deref(), Some("GET"));
+    assert_eq!(t.uri.as_deref(), Some("/index.html"));
+    assert_eq!(t.host.as_deref(), Some("example.com"));
+    assert_eq!(t.user_agent.as_deref(), Some("curl/8.0"));
+    assert_eq!(t.referrer.as_deref(), Some("http://a/"));
+    assert_eq!(t.version.as_deref(), Some("1.1"));
+    assert_eq!(t.request_header_bytes, GET.len() as u64);
+    assert_eq!(t.status, Some(200));
+    assert_eq!(t.reason.as_deref(), Some("OK"));
+    assert_eq!(t.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(t.response_header_bytes, Some((OK5.len() - 5) as u64));
+    assert_eq!(t.response_body_bytes, Some(5));
+    assert_eq!(
+        (t.ts, t.request_end_ts, t.response_ts, t.response_end_ts),
+        (100, Some(100), Some(300), Some(300))
+    );
+    assert_eq!((t.ttfb_ns, t.total_ns), (Some(200), Some(200)));
+    assert!(t.complete && !t.pipelined && !t.reused_connection && !t.after_server_close);
+    assert_eq!(t.idle_before_ns, None);
+}
+
+#[test]
+fn keep_alive_three_requests() {
+    let r = run(&[
+        (C, 10, GET),
+        (S, 20, OK5),
+        (C, 50, GET),
+        (S, 60, OK5),
+        (C, 100, GET),
+        (S, 130, OK5),
+    ]);
+    let d: Vec<_> =
+        r.tx.iter()
+            .map(|t| {
+                (
+                    t.trans_depth,
+                    t.reused_connection,
+                    t.idle_before_ns,
+                    t.pipelined,
+                )
+            })
+            .collect();
+    assert_eq!(
+        d,
+        vec![
+            (1, false, None, false),
+            (2, true, Some(30), false),
+            (3, true, Some(40), false)
+        ]
+    );
+}
+
+#[test]
+fn pipelining_in_one_segment_each_way() {
+    let mut reqs = Vec::new();
+    for i in 0..3 {
+        reqs.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+    }
+    let mut resps = Vec::new();
+    for i in 0..3 {
+        resps.extend_from_slice(
+            format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{i}{i}").as_bytes(),
+        );
+    }
+    let r = run(&[(C, 10, &reqs), (S, 20, &resps)]);
+    let got: Vec<_> =
+        r.tx.iter()
+            .map(|t| (t.uri.clone().unwrap(), t.response_body_bytes, t.pipelined))
+            .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/0".into(), Some(2), false),
+            ("/1".into(), Some(2), true),
+            ("/2".into(), Some(2), true)
+        ]
+    );
+}
+
+#[test]
+fn header_block_split_at_every_byte() {
+    let mut whole = GET.to_vec();
+    whole.extend_from_slice(b"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    for cut in 0..=whole.len() {
+        let r = run(&[
+            (C, 1, &whole[..cut]),
+            (C, 2, &whole[cut..]),
+            (S, 3, OK5),
+            (S, 4, OK5),
+        ]);
+        assert_eq!(r.tx.len(), 2, "cut at {cut}");
+        assert_eq!(r.tx[0].uri.as_deref(), Some("/index.html"), "cut {cut}");
+        assert_eq!(r.tx[1].method.as_deref(), Some("POST"), "cut {cut}");
+        assert_eq!(r.tx[1].request_body_bytes, 3, "cut {cut}");
+    }
+}
+
+#[test]
+fn chunked_with_extensions_and_trailers_split_anywhere() {
+    let resp: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nExpires: never\r\n\r\n";
+    for cut in 0..=resp.len() {
+        let r = run(&[(C, 1, GET), (S, 2, &resp[..cut]), (S, 3, &resp[cut..])]);
+        assert_eq!(r.tx.len(), 1, "cut {cut}");
+        let t = &r.tx[0];
+        // 4 + 5 + 14 entity bytes: "Wikipedia in\r\n\r\nchunks."
+        assert_eq!(t.response_body_bytes, Some(23), "cut {cut}");
+        assert_eq!(t.transfer_encoding.as_deref(), Some("chunked"));
+        assert!(t.complete, "cut {cut}");
+    }
+}
+
+#[test]
+fn head_204_304_have_no_body() {
+    let head = b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n";
+    let r = run(&[
+        (C, 1, head),
+        (S, 2, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+        (C, 3, GET),
+        (
+            S,
+            4,
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+        ),
+        (C, 5, GET),
+        (S, 6, b"HTTP/1.1 304 Not Modified\r\n\r\n"),
+        (C, 7, GET),
+        (S, 8, OK5),
+    ]);
+    let got: Vec<_> =
+        r.tx.iter()
+            .map(|t| (t.status, t.response_body_bytes, t.complete))
+            .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(200), Some(0), true),
+            (Some(204), Some(0), true),
+            (Some(304), Some(0), true),
+            (Some(200), Some(5), true)
+        ]
+    );
+}
+
+#[test]
+fn expect_100_continue_is_one_transaction() {
+    let req: &[u8] =
+        b"PUT /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+    let r = run(&[
+        (C, 1, req),
+        (S, 2, b"HTTP/1.1 100 Continue\r\n\r\n"),
+        (C, 3, b"data"),
+        (S, 4, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(r.tx.len(), 1);
+    let t = &r.tx[0];
+    assert_eq!(
+        (t.status, t.informational, t.request_body_bytes),
+        (Some(201), 1, 4)
+    );
+    assert_eq!((t.request_end_ts, t.response_ts), (Some(3), Some(4)));
+}
+
+#[test]
+fn connect_and_upgrade_stop_parsing() {
+    let r = run(&[
+        (
+            C,
+            1,
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+        ),
+        (S, 2, b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        (C, 3, b"\x16\x03\x01\x02\x00garbage-tls"),
+        (S, 4, b"\x16\x03\x03more"),
+    ]);
+    assert_eq!(r.tx.len(), 1);
+    assert_eq!(r.tx[0].upgrade.as_deref(), Some("connect"));
+    assert!(r.events.is_empty(), "{:?}", r.events);
+
+    let mut h = Http1::new(&Config::default());
+    let mut rec = Rec::default();
+    h.on_data(
+        C,
+        1,
+        b"GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        &mut rec,
+    );
+    h.on_data(S, 2, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello", &mut rec);
+    h.on_data(C, 3, b"\x81\x85\x00\x00\x00\x00hello", &mut rec);
+    h.finish(9, &mut rec);
+    assert_eq!(h.upgraded_to(), Some("websocket"));
+    assert_eq!(rec.tx.len(), 1);
+    assert_eq!(
+        (rec.tx[0].status, rec.tx[0].upgrade.as_deref()),
+        (Some(101), Some("websocket"))
+    );
+}
+
+#[test]
+fn plain_http_inside_a_connect_tunnel_is_parsed() {
+    let r = run(&[
+        (C, 1, b"CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+        (S, 2, b"HTTP/1.1 200 OK\r\n\r\n"),
+        (C, 3, GET),
+        (S, 4, OK5),
+    ]);
+    assert_eq!(r.tx.len(), 2);
+    assert_eq!(r.tx[1].uri.as_deref(), Some("/index.html"));
+}
+
+#[test]
+fn response_until_close() {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, b"GET / HTTP/1.0\r\n\r\n", &mut r);
+    h.on_data(
+        S,
+        2,
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>",
+        &mut r,
+    );
+    h.on_data(S, 3, b"</html>", &mut r);
+    h.on_fin(S, 4, &mut r);
+    assert_eq!(r.tx.len(), 1, "emitted at the server's FIN");
+    let t = &r.tx[0];
+    assert_eq!(
+        (t.response_body_bytes, t.complete, t.response_end_ts),
+        (Some(13), true, Some(4))
+    );
+}
+
+#[test]
+fn requests_after_close_are_flagged() {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, GET, &mut r);
+    h.on_data(
+        S,
+        2,
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        &mut r,
+    );
+    h.on_fin(S, 3, &mut r);
+    h.on_data(C, 4, GET, &mut r); // the client did not notice
+    h.finish(5, &mut r);
+    assert_eq!(r.tx.len(), 2);
+    assert!(!r.tx[0].after_server_close);
+    assert_eq!(r.tx[0].response_connection.as_deref(), Some("close"));
+    assert!(r.tx[1].after_server_close);
+    assert_eq!(r.tx[1].status, None);
+    assert_eq!(h.requests_after_server_close(), 1);
+}
+
+#[test]
+fn gap_in_body_counts_missing_and_next_message_parses() {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, GET, &mut r);
+    h.on_data(
+        S,
+        2,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        &mut r,
+    );
+    h.on_gap(S, 3, 50, &mut r);
+    h.on_data(S, 4, &[b'x'; 40], &mut r);
+    h.on_data(C, 5, GET, &mut r);
+    h.on_data(S, 6, OK5, &mut r);
+    h.finish(7, &mut r);
+    assert_eq!(r.tx.len(), 2);
+    assert_eq!(
+        (
+            r.tx[0].response_body_bytes,
+            r.tx[0].missing_bytes,
+            r.tx[0].complete
+        ),
+        (Some(100), 50, false)
+    );
+    assert!(r.tx[1].complete);
+}
+
+#[test]
+fn gap_in_headers_resynchronises() {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(
+        C,
+        1,
+        b"GET /first HTTP/1.1\r\nHost: h\r\nCookie: abc",
+        &mut r,
+    );
+    h.on_gap(C, 2, 300, &mut r);
+    h.on_data(
+        C,
+        3,
+        b"tail of a lost header\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\n\r\n",
+        &mut r,
+    );
+    h.on_data(S, 4, OK5, &mut r);
+    h.on_data(S, 5, OK5, &mut r);
+    h.finish(6, &mut r);
+    let uris: Vec<_> = r.tx.iter().map(|t| t.uri.clone()).collect();
+    assert_eq!(uris, vec![Some("/first".into()), Some("/second".into())]);
+    assert!(r.tx[0].missing_bytes > 0);
+    assert!(r.events.iter().any(|e| e.0 == "HTTP_resync"));
+}
+
+#[test]
+fn garbage_is_not_http() {
+    let r = run(&[
+        (C, 1, b"\x00\x01\x02binary junk\r\n\r\n"),
+        (S, 2, b"\xff\xfe"),
+    ]);
+    assert!(r.tx.is_empty());
+    assert!(r.events.iter().any(|e| e.0 == "bad_HTTP_request"));
+}
+
+#[test]
+fn conflicting_lengths_and_te_plus_cl_are_events() {
+    let r = run(&[
+        (
+            C,
+            1,
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabc",
+        ),
+        (S, 2, OK5),
+    ]);
+    assert_eq!(r.tx.len(), 1, "one message stays one record (zeek#1798)");
+    assert_eq!(r.tx[0].request_body_bytes, 3);
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.0 == "HTTP_conflicting_Content_Length")
+    );
+    let r = run(&[
+        (C, 1, b"POST / HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        (S, 2, OK5),
+    ]);
+    assert_eq!(
+        (r.tx[0].request_body_bytes, r.tx[0].request_chunked),
+        (3, true)
+    );
+    assert!(
+        r.events
+            .iter()
+            .any(|e| e.0 == "HTTP_both_Content_Length_and_Transfer_Encoding")
+    );
+}
+
+#[test]
+fn proxy_protocol_v1_and_v2_split_across_chunks() {
+    let v1: &[u8] =
+        b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 80\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    for cut in 1..v1.len() {
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        h.on_data(C, 1, &v1[..cut], &mut r);
+        h.on_data(C, 2, &v1[cut..], &mut r);
+        h.on_data(S, 3, OK5, &mut r);
+        h.finish(4, &mut r);
+        assert_eq!(r.tx.len(), 1, "cut {cut}");
+        assert!(
+            r.tx[0].proxied_client_ip.is_some(),
+            "cut {cut}: {:?} {:?}",
+            r.tx[0],
+            r.events
+        );
+        assert_eq!(
+            r.tx[0].proxied_client_ip.unwrap().to_string(),
+            "203.0.113.7"
+        );
+        assert_eq!(r.tx[0].proxied_client_port, Some(51000));
+        assert_eq!(h.proxy().unwrap().version, 1);
+    }
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x21, 0, 36]); // PROXY, TCP over IPv6
+    v2.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v2.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v2.extend_from_slice(&[0xc7, 0x38, 0x01, 0xbb]);
+    v2.extend_from_slice(GET);
+    let r = run(&[(C, 1, &v2[..7]), (C, 2, &v2[7..]), (S, 3, OK5)]);
+    assert_eq!(
+        r.tx[0].proxied_client_ip.unwrap().to_string(),
+        "2001:db8::7"
+    );
+    assert_eq!(r.tx[0].proxied_client_port, Some(51000));
+}
+
+#[test]
+fn lagging_request_direction_still_pairs_with_right_times() {
+    // The response is delivered first (its direction was not held back); the request is
+    // delivered later but carries its own, earlier, capture time.
+    let r = run(&[(S, 300, OK5), (C, 100, GET)]);
+    assert_eq!(r.tx.len(), 1);
+    let t = &r.tx[0];
+    assert_eq!(
+        (t.method.as_deref(), t.status, t.ttfb_ns),
+        (Some("GET"), Some(200), Some(200))
+    );
+}
+
+#[test]
+fn unsolicited_response_is_its_own_row() {
+    let r = run(&[
+        (C, 10, GET),
+        (S, 20, OK5),
+        (S, 25, OK5),
+        (C, 40, GET),
+        (S, 50, OK5),
+    ]);
+    let got: Vec<_> =
+        r.tx.iter()
+            .map(|t| (t.trans_depth, t.method.is_some(), t.status))
+            .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, true, Some(200)),
+            (2, false, Some(200)),
+            (3, true, Some(200))
+        ]
+    );
+}
+
+#[test]
+fn http_09() {
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, b"GET /zeek.html\r\n", &mut r);
+    h.on_data(S, 2, b"<html>doc</html>", &mut r);
+    h.on_fin(S, 3, &mut r);
+    h.finish(4, &mut r);
+    assert_eq!(r.tx.len(), 1);
+    let t = &r.tx[0];
+    assert_eq!(
+        (t.version.as_deref(), t.status, t.response_body_bytes),
+        (Some("0.9"), None, Some(16))
+    );
+}
+
+/// A multi-transaction exchange and what it must produce, for the chunking property.
+#[allow(clippy::type_complexity)]
+fn exchange() -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
+    let reqs: [&[u8]; 3] = [
+        GET,
+        b"POST /form HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n",
+    ];
+    let resps: [&[u8]; 3] = [
+        OK5,
+        b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
+    ];
+    let (mut c, mut s, mut ends, mut starts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (q, r) in reqs.iter().zip(resps) {
+        c.extend_from_slice(q);
+        ends.push(c.len());
+        starts.push(s.len());
+        s.extend_from_slice(r);
+    }
+    (c, s, ends, starts)
+}
+
+fn summary(r: &Rec) -> Vec<(Option<String>, Option<u16>, u64, Option<u64>, bool)> {
+    r.tx.iter()
+        .map(|t| {
+            (
+                t.method.clone(),
+                t.status,
+                t.request_body_bytes,
+                t.response_body_bytes,
+                t.complete,
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn any_chunking_gives_the_same_transactions(cuts_c in proptest::collection::vec(1usize..40, 1..20),
+                                               cuts_s in proptest::collection::vec(1usize..40, 1..20)) {
+        let (c, s, req_ends, resp_starts) = exchange();
+        let whole = run(&[(C, 1, &c), (S, 2, &s)]);
+        prop_assert_eq!(whole.tx.len(), 3);
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
+        // Interleave the two directions' pieces as a real exchange can: any split, but a
+        // response never starts before its request is complete.
+        while i < c.len() || j < s.len() {
+            if i < c.len() {
+                let n = cuts_c[k % cuts_c.len()].min(c.len() - i);
+                h.on_data(C, 1, &c[i..i + n], &mut r);
+                i += n;
+            }
+            let limit = resp_starts
+                .iter()
+                .zip(&req_ends)
+                .find(|(_, e)| i < **e)
+                .map_or(s.len(), |(st, _)| *st);
+            if j < limit && (k % 2 == 1 || i >= c.len()) {
+                let n = cuts_s[k % cuts_s.len()].min(limit - j);
+                h.on_data(S, 2, &s[j..j + n], &mut r);
+                j += n;
+            }
+            k += 1;
+        }
+        h.finish(3, &mut r);
+        prop_assert_eq!(summary(&r), summary(&whole));
+    }
+
+    #[test]
+    fn garbage_never_panics(c in proptest::collection::vec(any::<u8>(), 0..300),
+                            s in proptest::collection::vec(any::<u8>(), 0..300),
+                            gap in 0u64..5000) {
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        let mut c2 = b"GET / HTTP/1.1\r\n".to_vec();
+        c2.extend_from_slice(&c);
+        h.on_data(C, 1, &c2, &mut r);
+        h.on_gap(C, 2, gap, &mut r);
+        h.on_data(S, 3, &s, &mut r);
+        h.on_data(C, 4, &c, &mut r);
+        h.finish(5, &mut r);
+    }
+}

@@ -1,0 +1,648 @@
+//! TCP state machine tests written as packet traces. Expected values follow RFC 9293
+//! sequence arithmetic, Zeek's history/conn_state rules (TCPSessionAdapter.cc,
+//! conn/main.zeek) and Wireshark's initial-RTT definition, worked out by hand per trace.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+use wirehouse_flow::{Addr, Dir, Endpoint, Segment, TcpFlags, TcpOptions};
+use wirehouse_tcp::{
+    CloseKind, Config, Connection, EndReason, EventKind, Handshake, OverlapPolicy, StreamSink,
+};
+
+#[derive(Default, Debug)]
+struct Sink {
+    data: [Vec<u8>; 2],
+    chunks: Vec<(Dir, i64, usize)>,
+    gaps: Vec<(Dir, u64)>,
+    fins: Vec<Dir>,
+    events: Vec<EventKind>,
+}
+
+impl StreamSink for Sink {
+    fn on_data(&mut self, dir: Dir, ts: i64, data: &[u8]) {
+        self.data[dir.index()].extend_from_slice(data);
+        self.chunks.push((dir, ts, data.len()));
+    }
+    fn on_gap(&mut self, dir: Dir, _ts: i64, len: u64) {
+        self.gaps.push((dir, len));
+        // Keep offsets aligned in the collected stream.
+        self.data[dir.index()].extend(std::iter::repeat_n(0u8, len as usize));
+    }
+    fn on_fin(&mut self, dir: Dir, _ts: i64) {
+        self.fins.push(dir);
+    }
+    fn on_event(&mut self, _ts: i64, kind: EventKind, _detail: String) {
+        self.events.push(kind);
+    }
+}
+
+const CLIENT: Endpoint = Endpoint {
+    addr: Addr::v4_const([10, 0, 0, 1]),
+    port: 40000,
+};
+
+/// A small trace builder: `t.syn(C, 1000)`, `t.data(S, seq, ack, b"..")` with an advancing
+/// clock (1 ms per packet unless `at` sets it).
+struct T {
+    conn: Option<Connection>,
+    cfg: Config,
+    sink: Sink,
+    now: i64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    C,
+    S,
+}
+use Side::*;
+
+fn server() -> Endpoint {
+    Endpoint::new(Addr::v4([10, 0, 0, 2]), 80)
+}
+
+impl T {
+    fn new() -> T {
+        T::with(Config::default())
+    }
+    fn with(cfg: Config) -> T {
+        T {
+            conn: None,
+            cfg,
+            sink: Sink::default(),
+            now: 1_000_000_000,
+        }
+    }
+    fn at(&mut self, ts: i64) -> &mut T {
+        self.now = ts;
+        self
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn seg(
+        &mut self,
+        side: Side,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &[u8],
+        wire: u32,
+        opts: TcpOptions,
+        window: u16,
+    ) {
+        let (src, dst) = match side {
+            C => (CLIENT, server()),
+            S => (server(), CLIENT),
+        };
+        let s = Segment {
+            ts_ns: self.now,
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window,
+            options: opts,
+            payload,
+            wire_len: wire,
+        };
+        let cfg = self.cfg.clone();
+        let conn = self.conn.get_or_insert_with(|| Connection::new(&s, &cfg));
+        conn.on_segment(&s, &cfg, &mut self.sink);
+        self.now += 1_000_000;
+    }
+    fn syn(&mut self, side: Side, seq: u32) -> &mut T {
+        let o = TcpOptions {
+            mss: Some(1460),
+            wscale: Some(7),
+            sack_permitted: true,
+            ..Default::default()
+        };
+        self.seg(side, TcpFlags::SYN, seq, 0, b"", 0, o, 64240);
+        self
+    }
+    fn synack(&mut self, side: Side, seq: u32, ack: u32) -> &mut T {
+        let o = TcpOptions {
+            mss: Some(1400),
+            wscale: Some(9),
+            sack_permitted: true,
+            ..Default::default()
+        };
+        self.seg(
+            side,
+            TcpFlags::SYN | TcpFlags::ACK,
+            seq,
+            ack,
+            b"",
+            0,
+            o,
+            65160,
+        );
+        self
+    }
+    fn ack(&mut self, side: Side, seq: u32, ack: u32) -> &mut T {
+        self.seg(
+            side,
+            TcpFlags::ACK,
+            seq,
+            ack,
+            b"",
+            0,
+            TcpOptions::default(),
+            500,
+        );
+        self
+    }
+    fn data(&mut self, side: Side, seq: u32, ack: u32, payload: &[u8]) -> &mut T {
+        self.seg(
+            side,
+            TcpFlags::ACK | TcpFlags::PSH,
+            seq,
+            ack,
+            payload,
+            payload.len() as u32,
+            TcpOptions::default(),
+            500,
+        );
+        self
+    }
+    fn fin(&mut self, side: Side, seq: u32, ack: u32) -> &mut T {
+        self.seg(
+            side,
+            TcpFlags::FIN | TcpFlags::ACK,
+            seq,
+            ack,
+            b"",
+            0,
+            TcpOptions::default(),
+            500,
+        );
+        self
+    }
+    fn rst(&mut self, side: Side, seq: u32, ack: u32, with_ack: bool) -> &mut T {
+        let f = TcpFlags::RST | if with_ack { TcpFlags::ACK } else { 0 };
+        self.seg(side, f, seq, ack, b"", 0, TcpOptions::default(), 0);
+        self
+    }
+    fn finish(&mut self, reason: EndReason) -> wirehouse_tcp::ConnSummary {
+        let conn = self.conn.as_mut().unwrap();
+        conn.finish(reason, self.now, &mut self.sink);
+        conn.summary()
+    }
+    /// The classic handshake: client ISN 1000, server ISN 5000.
+    fn handshake(&mut self) -> &mut T {
+        self.syn(C, 1000).synack(S, 5000, 1001).ack(C, 1001, 5001)
+    }
+}
+
+#[test]
+fn plain_connection_history_state_and_timing() {
+    let mut t = T::new();
+    t.at(0).syn(C, 1000);
+    t.at(10_000_000).synack(S, 5000, 1001);
+    t.at(12_000_000).ack(C, 1001, 5001);
+    t.data(C, 1001, 5001, b"GET / HTTP/1.1\r\n\r\n");
+    t.ack(S, 5001, 1019);
+    t.data(S, 5001, 1019, b"HTTP/1.1 200 OK\r\n\r\n");
+    t.ack(C, 1019, 5020);
+    t.fin(S, 5020, 1019).fin(C, 1019, 5021).ack(S, 5021, 1020);
+    let s = t.finish(EndReason::Closed);
+    // Zeek: S (orig SYN), h (resp SYN/ACK), A (pure ACK), D (orig data), a, d, then the
+    // responder's FIN (f) before the originator's (F).
+    assert_eq!(s.history, "ShADadfF");
+    assert_eq!(s.conn_state, "SF");
+    assert_eq!(s.handshake, Handshake::Complete);
+    assert_eq!(
+        (s.syn_ts, s.syn_ack_ts, s.ack_ts),
+        (Some(0), Some(10_000_000), Some(12_000_000))
+    );
+    assert_eq!(
+        (s.server_rtt_ns, s.client_rtt_ns, s.handshake_rtt_ns),
+        (Some(10_000_000), Some(2_000_000), Some(12_000_000))
+    );
+    assert_eq!(
+        (s.mss_client, s.mss_server, s.wscale_client, s.wscale_server),
+        (Some(1460), Some(1400), Some(7), Some(9))
+    );
+    assert!(s.sack_permitted);
+    assert_eq!((s.client_bytes, s.server_bytes), (18, 19));
+    assert_eq!((s.client_pkts, s.server_pkts), (5, 5));
+    assert_eq!(s.close_initiator, Some(Dir::ToClient));
+    assert_eq!(s.close_kind, CloseKind::Fin);
+    assert!(!s.half_closed);
+    assert_eq!(t.sink.data[0], b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(t.sink.data[1], b"HTTP/1.1 200 OK\r\n\r\n");
+    assert_eq!(t.sink.fins, vec![Dir::ToClient, Dir::ToServer]);
+}
+
+#[test]
+fn syn_retries_measure_from_the_latest_syn() {
+    let mut t = T::new();
+    t.at(0).syn(C, 1000);
+    t.at(1_000_000_000).syn(C, 1000);
+    t.at(3_000_000_000).syn(C, 1000);
+    t.at(3_020_000_000).synack(S, 5000, 1001);
+    t.at(3_021_000_000).ack(C, 1001, 5001);
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.syn_retries, 2);
+    assert_eq!(s.syn_ts, Some(0));
+    // Wireshark's initial RTT runs from the most recent SYN.
+    assert_eq!(s.handshake_rtt_ns, Some(21_000_000));
+    assert_eq!(s.server_rtt_ns, Some(20_000_000));
+    // Same sequence number: Zeek adds no second S.
+    assert_eq!(s.history, "ShA");
+    assert_eq!(s.conn_state, "S1");
+    assert_eq!(s.close_kind, CloseKind::EndOfCapture);
+}
+
+#[test]
+fn refused_syn_only_and_no_final_ack() {
+    let mut t = T::new();
+    t.syn(C, 1000).rst(S, 0, 1001, true);
+    let s = t.finish(EndReason::Closed);
+    assert_eq!(
+        (s.handshake, s.conn_state, s.history.as_str()),
+        (Handshake::Refused, "REJ", "Sr")
+    );
+    assert_eq!(s.close_kind, CloseKind::Rst);
+
+    let mut t = T::new();
+    t.syn(C, 1000);
+    let s = t.finish(EndReason::IdleTimeout);
+    assert_eq!(
+        (s.handshake, s.conn_state, s.history.as_str()),
+        (Handshake::SynOnly, "S0", "S")
+    );
+    assert_eq!(s.close_kind, CloseKind::IdleTimeout);
+    assert_eq!(s.handshake_rtt_ns, None);
+
+    let mut t = T::new();
+    t.syn(C, 1000).synack(S, 5000, 1001);
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(
+        (s.handshake, s.conn_state, s.history.as_str()),
+        (Handshake::NoFinalAck, "S1", "Sh")
+    );
+}
+
+#[test]
+fn midstream_pickup_and_syn_ack_first() {
+    // No SYN: the client sent data to port 80, a likely server port.
+    let mut t = T::new();
+    t.data(C, 7000, 9000, b"GET / HTTP/1.1\r\n\r\n").data(
+        S,
+        9000,
+        7018,
+        b"HTTP/1.1 200 OK\r\n\r\n",
+    );
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.handshake, Handshake::Midstream);
+    assert!(s.midstream);
+    assert_eq!(s.client, CLIENT);
+    assert_eq!(s.history, "Dd");
+    assert_eq!(s.conn_state, "OTH");
+    assert_eq!(t.sink.data[0], b"GET / HTTP/1.1\r\n\r\n");
+
+    // First packet from the server: Zeek flips the roles by port (80 is a server port).
+    let mut t = T::new();
+    t.data(S, 9000, 7000, b"HTTP/1.1 200 OK\r\n\r\n");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.client, CLIENT, "the port-80 side is the server");
+    assert_eq!(s.history, "^d");
+}
+
+#[test]
+fn data_on_syn_is_stream_data() {
+    let mut t = T::new();
+    let o = TcpOptions::default();
+    t.seg(C, TcpFlags::SYN, 1000, 0, b"early", 5, o, 100);
+    t.synack(S, 5000, 1006)
+        .ack(C, 1006, 5001)
+        .data(C, 1006, 5001, b"-late");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.data[0], b"early-late");
+    assert_eq!(s.client_bytes, 10);
+    assert!(t.sink.events.contains(&EventKind::SynWithData));
+}
+
+#[test]
+fn sequence_numbers_wrap_around_2_32() {
+    let mut t = T::new();
+    let isn = 0xffff_fff0u32;
+    t.syn(C, isn)
+        .synack(S, 5000, isn.wrapping_add(1))
+        .ack(C, isn.wrapping_add(1), 5001);
+    let a: Vec<u8> = (0..40u8).collect();
+    t.data(C, isn.wrapping_add(1), 5001, &a[..20]);
+    t.data(C, isn.wrapping_add(21), 5001, &a[20..]); // crosses 2^32
+    t.ack(S, 5001, isn.wrapping_add(41));
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.data[0], a);
+    assert_eq!(s.client_bytes, 40);
+    assert_eq!(s.retransmitted_pkts, 0);
+}
+
+#[test]
+fn out_of_order_is_delivered_in_order_with_original_times() {
+    let mut t = T::new();
+    t.handshake();
+    t.at(100).data(C, 1011, 5001, b"world");
+    t.at(50).data(C, 1001, 5001, b"hello ----");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.data[0], b"hello ----world");
+    let times: Vec<i64> = t.sink.chunks.iter().map(|c| c.1).collect();
+    assert_eq!(
+        times,
+        vec![50, 100],
+        "each chunk keeps its packet's timestamp"
+    );
+    assert_eq!(s.out_of_order_pkts, 1);
+    assert_eq!(s.client_missing_bytes, 0);
+}
+
+#[test]
+fn retransmission_and_partial_overlaps() {
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"abcdef");
+    t.data(C, 1001, 5001, b"abcdef"); // full retransmission
+    t.data(C, 1004, 5001, b"defGHI"); // overlaps the tail, adds GHI
+    t.data(C, 1013, 5001, b"MNO"); // ahead: buffered
+    t.data(C, 1011, 5001, b"KLMN"); // overlaps the buffered chunk's head
+    t.data(C, 1010, 5001, b"J"); // fills the hole
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.data[0], b"abcdefGHIJKLMNO");
+    assert_eq!(s.retransmitted_pkts, 1);
+    assert!(
+        s.history.contains('T'),
+        "Zeek's T for a retransmission: {}",
+        s.history
+    );
+    assert_eq!(s.client_bytes, 15);
+}
+
+#[test]
+fn conflicting_overlap_first_wins_by_default_last_wins_by_policy() {
+    for (policy, expect) in [
+        (OverlapPolicy::FirstWins, b"01234abcde"),
+        (OverlapPolicy::LastWins, b"01234abXYe"),
+    ] {
+        let mut t = T::with(Config {
+            overlap: policy,
+            ..Config::default()
+        });
+        t.handshake();
+        t.data(C, 1006, 5001, b"abcde"); // buffered, ahead of a hole
+        t.data(C, 1008, 5001, b"XY"); // differs from the buffered copy
+        t.data(C, 1001, 5001, b"01234");
+        let s = t.finish(EndReason::EndOfCapture);
+        assert_eq!(&t.sink.data[0], expect);
+        assert_eq!(s.overlap_conflicts, 1);
+        assert!(t.sink.events.contains(&EventKind::RexmitInconsistency));
+    }
+}
+
+#[test]
+fn gap_when_the_buffer_cap_is_hit() {
+    let mut t = T::with(Config {
+        max_ooo_bytes: 10,
+        ..Config::default()
+    });
+    t.handshake();
+    t.data(C, 1011, 5001, b"0123456789"); // 10 buffered behind a 10-byte hole
+    t.data(C, 1021, 5001, b"abc"); // would exceed the cap: the hole becomes a gap
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.gaps, vec![(Dir::ToServer, 10)]);
+    assert_eq!(&t.sink.data[0][10..], b"0123456789abc");
+    assert_eq!((s.ooo_cap_hits, s.client_missing_bytes), (1, 10));
+}
+
+#[test]
+fn acked_hole_becomes_a_gap_after_the_grace_period_only() {
+    // The server acknowledges bytes the capture never had: a gap, after 16 more packets.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"0123");
+    t.data(C, 1009, 5001, b"89"); // 1005..1009 lost in the capture
+    t.ack(S, 5001, 1011);
+    for _ in 0..15 {
+        t.ack(S, 5001, 1011);
+    }
+    assert!(t.sink.gaps.is_empty(), "not yet: grace period");
+    t.ack(S, 5001, 1011);
+    assert_eq!(t.sink.gaps, vec![(Dir::ToServer, 4)]);
+    assert_eq!(t.sink.data[0], b"0123\0\0\0\089");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.client_missing_bytes, 4);
+    assert!(s.history.contains('G'), "{}", s.history);
+
+    // zeek#335: an ACK seen before the data it acknowledges (capture reordering) must not
+    // turn into a gap when the data follows shortly.
+    let mut t = T::new();
+    t.handshake();
+    t.ack(S, 5001, 1011);
+    t.data(C, 1001, 5001, b"0123456789");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert!(t.sink.gaps.is_empty());
+    assert_eq!(t.sink.data[0], b"0123456789");
+    assert_eq!(s.client_missing_bytes, 0);
+}
+
+#[test]
+fn snaplen_cut_payload_is_a_gap_and_the_stream_continues() {
+    let mut t = T::new();
+    t.handshake();
+    t.seg(
+        C,
+        TcpFlags::ACK,
+        1001,
+        5001,
+        b"abc",
+        10,
+        TcpOptions::default(),
+        500,
+    );
+    t.data(C, 1011, 5001, b"next");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.gaps, vec![(Dir::ToServer, 7)]);
+    assert_eq!(t.sink.data[0], b"abc\0\0\0\0\0\0\0next");
+    assert_eq!(s.client_missing_bytes, 7);
+    assert_eq!(s.client_bytes, 14);
+    assert!(t.sink.events.contains(&EventKind::TruncatedPayload));
+}
+
+#[test]
+fn keepalive_probe_and_zero_window() {
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"x");
+    t.data(C, 1001, 5001, b"x"); // keep-alive: one old byte at next-1
+    t.seg(
+        S,
+        TcpFlags::ACK,
+        5001,
+        1002,
+        b"",
+        0,
+        TcpOptions::default(),
+        0,
+    ); // zero window
+    t.seg(
+        S,
+        TcpFlags::ACK,
+        5001,
+        1002,
+        b"",
+        0,
+        TcpOptions::default(),
+        0,
+    );
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(
+        s.retransmitted_pkts, 0,
+        "a keep-alive probe is not a retransmission"
+    );
+    assert_eq!(s.zero_window_events, 2);
+    assert_eq!(t.sink.data[0], b"x");
+}
+
+#[test]
+fn rst_teardown_and_half_close() {
+    let mut t = T::new();
+    t.handshake()
+        .data(C, 1001, 5001, b"abc")
+        .rst(C, 1004, 5001, true);
+    let s = t.finish(EndReason::Closed);
+    assert_eq!(
+        (s.close_kind, s.close_initiator),
+        (CloseKind::Rst, Some(Dir::ToServer))
+    );
+    assert_eq!(s.conn_state, "RSTO");
+    assert_eq!(s.rst_by, Some(Dir::ToServer));
+
+    let mut t = T::new();
+    t.handshake().fin(C, 1001, 5001).ack(S, 5001, 1002);
+    let s = t.finish(EndReason::IdleTimeout);
+    assert!(s.half_closed, "the server never closed: CLOSE_WAIT");
+    assert_eq!(s.conn_state, "S2");
+    assert_eq!(s.close_kind, CloseKind::Fin);
+}
+
+#[test]
+fn port_reuse_starts_a_new_connection() {
+    let mut t = T::new();
+    t.handshake()
+        .fin(C, 1001, 5001)
+        .fin(S, 5001, 1002)
+        .ack(C, 1002, 5002);
+    let conn = t.conn.as_ref().unwrap();
+    assert!(conn.is_closed());
+    let new_syn = Segment {
+        ts_ns: 0,
+        src: CLIENT,
+        dst: server(),
+        seq: 90000,
+        ack: 0,
+        flags: TcpFlags(TcpFlags::SYN),
+        window: 100,
+        options: TcpOptions::default(),
+        payload: b"",
+        wire_len: 0,
+    };
+    assert!(conn.starts_new_connection(&new_syn));
+    // A retransmitted SYN of a refused handshake is the same connection.
+    let mut t = T::new();
+    t.syn(C, 1000).rst(S, 0, 1001, true);
+    let again = Segment {
+        seq: 1000,
+        ..new_syn
+    };
+    assert!(!t.conn.as_ref().unwrap().starts_new_connection(&again));
+}
+
+#[test]
+fn bogus_syn_ack_sequence_does_not_inflate_bytes() {
+    // zeek#3313: a late SYN/ACK with a sequence number far from the stream.
+    let mut t = T::new();
+    t.handshake()
+        .data(S, 5001, 1001, b"hello")
+        .ack(C, 1001, 5006);
+    t.synack(S, 5001 + 900_000_000, 1001);
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.server_bytes, 5);
+}
+
+/// Reassemble `stream` sent as `segments` (start, end) in the given order.
+fn reassemble(stream: &[u8], order: &[(usize, usize)], cfg: Config) -> (Vec<u8>, u64) {
+    let mut t = T::with(cfg);
+    t.handshake();
+    for &(a, b) in order {
+        t.data(C, 1001 + a as u32, 5001, &stream[a..b]);
+    }
+    let s = t.finish(EndReason::EndOfCapture);
+    (t.sink.data[0].clone(), s.client_missing_bytes)
+}
+
+proptest! {
+    #[test]
+    fn any_permutation_with_duplicates_reassembles_the_same_bytes(
+        stream in proptest::collection::vec(any::<u8>(), 1..2000),
+        cuts in proptest::collection::vec(1usize..200, 1..40),
+        shuffle in proptest::collection::vec(any::<u32>(), 0..80),
+        dups in proptest::collection::vec(any::<u16>(), 0..10),
+    ) {
+        // Cut into segments, then re-cut a few overlapping retransmissions.
+        let mut segs = Vec::new();
+        let mut pos = 0;
+        let mut k = 0;
+        while pos < stream.len() {
+            let end = (pos + cuts[k % cuts.len()]).min(stream.len());
+            segs.push((pos, end));
+            pos = end;
+            k += 1;
+        }
+        for d in &dups {
+            let a = usize::from(*d) % stream.len();
+            let b = (a + 1 + usize::from(*d) % 300).min(stream.len());
+            segs.push((a, b));
+        }
+        for (i, s) in shuffle.iter().enumerate() {
+            let n = segs.len();
+            segs.swap(i % n, (*s as usize) % n);
+        }
+        let (got, missing) = reassemble(&stream, &segs, Config::default());
+        prop_assert_eq!(missing, 0);
+        prop_assert_eq!(got, stream);
+    }
+
+    #[test]
+    fn small_caps_lose_bytes_but_never_misplace_them(
+        stream in proptest::collection::vec(1u8..=255, 1..1500),
+        cuts in proptest::collection::vec(1usize..100, 1..30),
+        shuffle in proptest::collection::vec(any::<u32>(), 0..60),
+        cap in 1usize..400,
+    ) {
+        let mut segs = Vec::new();
+        let mut pos = 0;
+        let mut k = 0;
+        while pos < stream.len() {
+            let end = (pos + cuts[k % cuts.len()]).min(stream.len());
+            segs.push((pos, end));
+            pos = end;
+            k += 1;
+        }
+        for (i, s) in shuffle.iter().enumerate() {
+            let n = segs.len();
+            segs.swap(i % n, (*s as usize) % n);
+        }
+        let cfg = Config { max_ooo_bytes: cap, max_ooo_chunks: 4, ..Config::default() };
+        let (got, missing) = reassemble(&stream, &segs, cfg);
+        // Delivered + gap bytes cover the stream exactly; every delivered byte is at its
+        // own offset (gaps are zero-filled by the sink, and the stream has no zero bytes).
+        prop_assert_eq!(got.len(), stream.len());
+        let zeros = got.iter().filter(|b| **b == 0).count() as u64;
+        prop_assert_eq!(zeros, missing);
+        for (g, s) in got.iter().zip(&stream) {
+            prop_assert!(*g == 0 || g == s);
+        }
+    }
+}

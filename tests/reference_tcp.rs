@@ -197,7 +197,8 @@ fn handshake_rtt_matches_tshark() {
         );
         mine.entry((f, (a.min(b), a.max(b)))).or_default().push(r);
     }
-    let mut theirs: HashMap<(String, (i64, i64)), Vec<(i64, f64)>> = HashMap::new();
+    type Streams = HashMap<(String, (i64, i64)), Vec<(i64, f64)>>;
+    let mut theirs: Streams = HashMap::new();
     for t in &reference {
         let (a, b): (i64, i64) = (t["sport"].parse().unwrap(), t["dport"].parse().unwrap());
         theirs

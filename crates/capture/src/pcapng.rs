@@ -76,7 +76,7 @@ impl NgState {
                 Err(kind) => break Stop::Error(FrameError { offset, kind }),
             };
             let len = read_u32(head, 4, big_endian);
-            if len < 12 || len % 4 != 0 || len > MAX_RECORD_BYTES + 4096 {
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD_BYTES + 4096 {
                 break Stop::Error(FrameError {
                     offset,
                     kind: FrameErrorKind::BadBlockLength { block_type, len },
@@ -323,7 +323,7 @@ impl NgState {
             return None;
         }
         let len = read_u32(head, 4, be);
-        if len < 12 || len % 4 != 0 || len > MAX_RECORD_BYTES {
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_RECORD_BYTES {
             return None;
         }
         let end = p + len as usize;

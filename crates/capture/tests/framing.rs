@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use wirehouse_capture::{
-    Detected, FileFormat, FrameErrorKind, Framer, LINKTYPE_UNKNOWN_INTERFACE, Stop, TS_UNKNOWN,
+    Detected, FrameErrorKind, Framer, LINKTYPE_UNKNOWN_INTERFACE, Stop, TS_UNKNOWN,
     detect,
 };
 
@@ -216,7 +216,7 @@ impl Ng {
     fn block(&mut self, block_type: u32, body: &[u8]) -> u64 {
         let at = self.bytes.len() as u64;
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = (body.len() + 12) as u32;
@@ -241,7 +241,7 @@ impl Ng {
         out.extend_from_slice(&self.w16(code));
         out.extend_from_slice(&self.w16(value.len() as u16));
         out.extend_from_slice(value);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }

@@ -232,9 +232,9 @@ pub(crate) fn frame_window(
         .collect();
     // Stitch: each range must start where the previous one ended, with its state.
     let mut done: Vec<RangeOut> = Vec::with_capacity(ranges);
-    for k in 0..ranges {
+    for (k, slot) in outs.iter_mut().enumerate() {
         let limit = cut(k + 1);
-        let candidate = outs[k].take();
+        let candidate = slot.take();
         let Some(prev) = done.last() else {
             if let Some(c) = candidate {
                 done.push(c);

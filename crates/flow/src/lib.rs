@@ -11,7 +11,7 @@
 #![deny(missing_docs)]
 
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IP address stored inline (IPv4 mapped into the first four bytes) so that keys are
@@ -187,9 +187,7 @@ impl FlowKey {
             SHARD_SEEDS[2],
             SHARD_SEEDS[3],
         );
-        let mut h = state.build_hasher();
-        self.hash(&mut h);
-        h.finish()
+        state.hash_one(self)
     }
 
     /// The shard (of `shards`) that owns this flow.

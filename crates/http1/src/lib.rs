@@ -201,7 +201,7 @@ pub fn looks_like_request(first: &[u8]) -> bool {
     }
     let tok = &b[tok_len..];
     let method = &b[..tok_len];
-    if METHODS.iter().any(|m| *m == method) {
+    if METHODS.contains(&method) {
         // A known method, then the target (or a bare line, which servers answer with 400).
         return matches!(tok[0], b' ' | b'\r' | b'\n');
     }
@@ -817,9 +817,12 @@ impl Http1 {
             Some(q) => (q.head, q.connect, q.upgrade.clone()),
             None => (false, false, None),
         };
-        let body = if head || status == 204 || status == 304 || status == 101 {
-            None
-        } else if connect && (200..300).contains(&status) {
+        let no_body = head
+            || status == 204
+            || status == 304
+            || status == 101
+            || (connect && (200..300).contains(&status));
+        let body = if no_body {
             None
         } else {
             framing.decide(ts, sink, true)

@@ -515,7 +515,9 @@ fn exchange() -> (Vec<u8>, Vec<u8>, Vec<usize>, Vec<usize>) {
     (c, s, ends, starts)
 }
 
-fn summary(r: &Rec) -> Vec<(Option<String>, Option<u16>, u64, Option<u64>, bool)> {
+type Summary = Vec<(Option<String>, Option<u16>, u64, Option<u64>, bool)>;
+
+fn summary(r: &Rec) -> Summary {
     r.tx.iter()
         .map(|t| {
             (

@@ -124,10 +124,8 @@ impl Side {
             // A half-open connection discovered and aborted: the numbers mean nothing.
             return 0;
         }
-        let mut size = self.last.max(self.ack).max(0) as u64;
-        if size != 0 {
-            size -= 1; // the SYN's octet
-        }
+        // Less the SYN's octet.
+        let mut size = (self.last.max(self.ack).max(0) as u64).saturating_sub(1);
         if self.fin_cnt > 0 && size != 0 {
             size -= 1; // the FIN's octet
         }
@@ -388,7 +386,7 @@ impl Connection {
             let (_, peer) = self.sides(from_a);
             if peer.state == State::Inactive && peer.seq.is_none() {
                 // The peer's numbering starts as if it had sent a SYN just before `ack`.
-                peer.init_seq(ack.sub(1), ack.sub(1));
+                peer.init_seq(ack.minus(1), ack.minus(1));
                 rel_ack = 1;
                 let (ep, _) = self.sides(from_a);
                 if !f.syn()
@@ -554,11 +552,13 @@ impl Connection {
             {
                 self.initial_rtt = Some(ts - s);
             }
-            if is_orig && self.ack_ts.is_none() && !f.rst() {
-                if let Some(sa) = self.syn_ack_last_ts {
-                    self.ack_ts = Some(ts);
-                    self.client_rtt = Some(ts - sa);
-                }
+            if is_orig
+                && self.ack_ts.is_none()
+                && !f.rst()
+                && let Some(sa) = self.syn_ack_last_ts
+            {
+                self.ack_ts = Some(ts);
+                self.client_rtt = Some(ts - sa);
             }
         }
     }
@@ -573,7 +573,7 @@ impl Connection {
     ) {
         let f = seg.flags;
         let seq = SeqNumber(seg.seq);
-        let last = seq.add(seg_len as u32);
+        let last = seq.plus(seg_len as u32);
         let ts = seg.ts_ns;
         let (ep, _) = self.sides(from_a);
         match ep.state {
@@ -583,7 +583,7 @@ impl Connection {
                         ep.init_seq(seq, last);
                     } else {
                         // A partial connection: number as if a SYN had come just before.
-                        ep.init_seq(seq.sub(1), seq);
+                        ep.init_seq(seq.minus(1), seq);
                     }
                 } else if f.syn() {
                     // Numbering came from the peer's ACK; the SYN is authoritative.
@@ -958,8 +958,6 @@ impl Connection {
             Handshake::NoFinalAck
         } else if self.rst_by_a.is_some_and(|a| a != self.a_is_orig) {
             Handshake::Refused
-        } else if self.syn_first_ts.is_some() && resp.pkts == 0 {
-            Handshake::SynOnly
         } else if self.syn_first_ts.is_some() {
             Handshake::SynOnly
         } else {

@@ -44,7 +44,7 @@ pub(crate) struct Reasm {
     pub(crate) next: u64,
     /// End of the furthest data seen.
     pub(crate) high: u64,
-    ooo: Option<Box<BTreeMap<u64, Chunk>>>,
+    ooo: Option<BTreeMap<u64, Chunk>>,
     buffered: usize,
     /// Offset up to which the peer acknowledged this direction's data.
     acked: u64,

@@ -17,12 +17,12 @@ impl SeqNumber {
     }
 
     /// `self + n` on the circle.
-    pub fn add(self, n: u32) -> SeqNumber {
+    pub fn plus(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_add(n))
     }
 
     /// `self - n` on the circle.
-    pub fn sub(self, n: u32) -> SeqNumber {
+    pub fn minus(self, n: u32) -> SeqNumber {
         SeqNumber(self.0.wrapping_sub(n))
     }
 }
@@ -55,7 +55,7 @@ impl Unwrapper {
     /// The position of `seq`, taken as the one within 2^31 of `near` (a position already
     /// known to be in the stream). Negative when `seq` lies before the base.
     pub fn position(&self, seq: SeqNumber, near: i64) -> i64 {
-        let near_seq = self.base.add(near as u32);
+        let near_seq = self.base.plus(near as u32);
         near + i64::from(seq.diff(near_seq))
     }
 }
@@ -67,7 +67,7 @@ mod tests {
     #[test]
     fn ordering_survives_the_wrap() {
         let a = SeqNumber(0xffff_fff0);
-        let b = a.add(0x20); // 0x10 after wrapping
+        let b = a.plus(0x20); // 0x10 after wrapping
         assert_eq!(b.0, 0x10);
         assert!(b > a);
         assert!(a < b);
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(u.position(SeqNumber(0x0000_0100), 0), 0x200);
         // Near 5 GiB into the stream, the same 32-bit value means 4 GiB further.
         let far = 5i64 << 30;
-        let seq = u.base().add(far as u32);
+        let seq = u.base().plus(far as u32);
         assert_eq!(u.position(seq, far - 1000), far);
         // Before the base.
         assert_eq!(u.position(SeqNumber(0xffff_fe00), 0), -0x100);

@@ -1,0 +1,155 @@
+//! The project's own loopback capture (datasets/loopback, recorded by record.sh): real curl,
+//! ab and raw-socket clients against nginx and a test server. Every request is checked
+//! against what its client logged when the capture was made (truth.tsv), never against an
+//! earlier run of wirehouse. tshark's per-connection counts are checked too, where tshark
+//! parses the traffic; where it does not (pipelining), the clients' truth decides.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::*;
+
+fn dataset() -> std::path::PathBuf {
+    repo().join("datasets/loopback")
+}
+
+fn truth() -> Vec<HashMap<String, String>> {
+    tsv(&dataset().join("truth.tsv"))
+}
+
+#[test]
+fn every_request_matches_what_its_client_logged() {
+    let out = analyze("loopback", &[&dataset().join("http-loopback.pcap")], &[]);
+    let http = rows(&out, "http");
+    let truth = truth();
+    assert!(truth.len() >= 30);
+    for t in &truth {
+        let port: i64 = t["local_port"].parse().unwrap();
+        let depth: i64 = t["trans_depth"].parse().unwrap();
+        let o = http
+            .iter()
+            .find(|r| r["client_port"].int() == Some(port) && r["trans_depth"].int() == Some(depth))
+            .unwrap_or_else(|| panic!("no transaction for {} {port}/{depth}", t["scenario"]));
+        let what = format!("{} {port}/{depth} {}", t["scenario"], t["uri"]);
+        assert_eq!(o["method"].str(), Some(t["method"].as_str()), "{what}");
+        assert_eq!(o["uri"].str(), Some(t["uri"].as_str()), "{what}");
+        assert_eq!(o["server_port"].int().unwrap().to_string(), t["server_port"], "{what}");
+        assert_eq!(
+            o["request_body_bytes"].int().unwrap().to_string(),
+            t["request_body_bytes"],
+            "{what}: request body"
+        );
+        match t["status"].as_str() {
+            "" => {
+                // The client got no answer (it wrote after the server's FIN).
+                assert_eq!(o["status"], Value::Null, "{what}");
+                assert_eq!(o["complete"].bool(), Some(false), "{what}");
+            }
+            s => {
+                assert_eq!(o["status"].int().unwrap().to_string(), s, "{what}: status");
+                assert_eq!(
+                    o["response_body_bytes"].int().unwrap().to_string(),
+                    t["response_body_bytes"],
+                    "{what}: response body"
+                );
+                assert_eq!(o["complete"].bool(), Some(true), "{what}");
+            }
+        }
+        assert_eq!(o["pipelined"].bool(), Some(t["pipelined"] == "1"), "{what}: pipelined");
+        assert_eq!(
+            o["after_server_close"].bool(),
+            Some(t["after_server_close"] == "1"),
+            "{what}: after_server_close"
+        );
+        assert_eq!(o["reused_connection"].bool(), Some(depth > 1), "{what}");
+        if !t["response_connection"].is_empty() {
+            assert_eq!(o["response_connection"].str(), Some(t["response_connection"].as_str()), "{what}");
+        }
+        // Same host, same clock: the request starts within 50 ms of the client's own
+        // timestamp taken just before it sent.
+        let sent: i64 = t["t_sent_ns"].parse().unwrap();
+        let ts = o["ts"].int().unwrap();
+        assert!((ts - sent).abs() < 50_000_000, "{what}: ts {ts} vs client {sent}");
+        if t["ip_version"] == "6" {
+            assert!(o["client_ip"].str().unwrap().contains(':'), "{what}");
+        }
+    }
+    // ab reported 20 complete requests, all keep-alive.
+    let ab = tsv(&dataset().join("truth_ab.tsv"));
+    let ab_requests = http
+        .iter()
+        .filter(|r| r["user_agent"].str().is_some_and(|u| u.starts_with("ApacheBench")))
+        .count();
+    assert_eq!(ab_requests.to_string(), ab[0]["complete_requests"]);
+    // Nothing else: the capture holds exactly the clients' requests.
+    assert_eq!(http.len(), truth.len() + ab_requests);
+}
+
+#[test]
+fn connections_and_reuse_match_the_clients() {
+    let out = analyze("loopback-conns", &[&dataset().join("http-loopback.pcap")], &[]);
+    let conns = rows(&out, "connections");
+    // Requests per connection, as the clients know it (local port = connection).
+    let mut per_conn: BTreeMap<i64, (i64, String)> = BTreeMap::new();
+    for t in truth() {
+        let e = per_conn
+            .entry(t["local_port"].parse().unwrap())
+            .or_insert((0, t["scenario"].clone()));
+        e.0 += 1;
+    }
+    for (port, (n, scenario)) in &per_conn {
+        let c = conns
+            .iter()
+            .find(|c| c["client_port"].int() == Some(*port))
+            .unwrap_or_else(|| panic!("no connection for client port {port}"));
+        assert_eq!(c["requests"].int(), Some(*n), "{scenario} {port}");
+        assert_eq!(c["handshake"].str(), Some("complete"), "{scenario} {port}");
+        assert_eq!(c["app_protocol"].str(), Some("http"), "{scenario} {port}");
+        let after = i64::from(scenario == "after_close");
+        assert_eq!(c["requests_after_server_close"].int(), Some(after), "{scenario} {port}");
+        if scenario == "ipv6" {
+            assert_eq!(c["ip_version"].int(), Some(6));
+        }
+        // Loopback handshakes are microseconds.
+        let rtt = c["handshake_rtt_us"].int().unwrap();
+        assert!((0..10_000).contains(&rtt), "{scenario}: handshake {rtt} us");
+    }
+    // The no-reuse scenario: five connections of one request each; keep-alive: one of five.
+    let by_scenario = |s: &str| per_conn.values().filter(|(_, sc)| sc == s).count();
+    assert_eq!(by_scenario("no_reuse"), 5);
+    assert_eq!(by_scenario("keepalive"), 1);
+    assert_eq!(by_scenario("close_then_new"), 2);
+}
+
+#[test]
+fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
+    let out = analyze("loopback-tshark", &[&dataset().join("http-loopback.pcap")], &[]);
+    let http = rows(&out, "http");
+    let text = std::fs::read_to_string(dataset().join("tshark_requests.tsv")).unwrap();
+    let tshark: HashMap<i64, i64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.starts_with("client_port"))
+        .map(|l| {
+            let (p, n) = l.split_once('\t').unwrap();
+            (p.parse().unwrap(), n.parse().unwrap())
+        })
+        .collect();
+    let mut truth_per_port: HashMap<i64, i64> = HashMap::new();
+    for t in truth() {
+        *truth_per_port.entry(t["local_port"].parse().unwrap()).or_default() += 1;
+    }
+    let mut disagreements = 0;
+    for (port, &truth_n) in &truth_per_port {
+        let ours = http.iter().filter(|r| r["client_port"].int() == Some(*port)).count() as i64;
+        assert_eq!(ours, truth_n, "client port {port}");
+        let ts = tshark.get(port).copied().unwrap_or(0);
+        if ts != truth_n {
+            // tshark loses requests pipelined in one segment; wirehouse matches the client.
+            assert!(ts < truth_n, "port {port}: tshark {ts}, client {truth_n}");
+            disagreements += 1;
+        }
+    }
+    assert_eq!(disagreements, 2, "the two pipelined connections");
+}

@@ -35,7 +35,11 @@ fn every_request_matches_what_its_client_logged() {
         let what = format!("{} {port}/{depth} {}", t["scenario"], t["uri"]);
         assert_eq!(o["method"].str(), Some(t["method"].as_str()), "{what}");
         assert_eq!(o["uri"].str(), Some(t["uri"].as_str()), "{what}");
-        assert_eq!(o["server_port"].int().unwrap().to_string(), t["server_port"], "{what}");
+        assert_eq!(
+            o["server_port"].int().unwrap().to_string(),
+            t["server_port"],
+            "{what}"
+        );
         assert_eq!(
             o["request_body_bytes"].int().unwrap().to_string(),
             t["request_body_bytes"],
@@ -57,7 +61,11 @@ fn every_request_matches_what_its_client_logged() {
                 assert_eq!(o["complete"].bool(), Some(true), "{what}");
             }
         }
-        assert_eq!(o["pipelined"].bool(), Some(t["pipelined"] == "1"), "{what}: pipelined");
+        assert_eq!(
+            o["pipelined"].bool(),
+            Some(t["pipelined"] == "1"),
+            "{what}: pipelined"
+        );
         assert_eq!(
             o["after_server_close"].bool(),
             Some(t["after_server_close"] == "1"),
@@ -65,13 +73,20 @@ fn every_request_matches_what_its_client_logged() {
         );
         assert_eq!(o["reused_connection"].bool(), Some(depth > 1), "{what}");
         if !t["response_connection"].is_empty() {
-            assert_eq!(o["response_connection"].str(), Some(t["response_connection"].as_str()), "{what}");
+            assert_eq!(
+                o["response_connection"].str(),
+                Some(t["response_connection"].as_str()),
+                "{what}"
+            );
         }
         // Same host, same clock: the request starts within 50 ms of the client's own
         // timestamp taken just before it sent.
         let sent: i64 = t["t_sent_ns"].parse().unwrap();
         let ts = o["ts"].int().unwrap();
-        assert!((ts - sent).abs() < 50_000_000, "{what}: ts {ts} vs client {sent}");
+        assert!(
+            (ts - sent).abs() < 50_000_000,
+            "{what}: ts {ts} vs client {sent}"
+        );
         if t["ip_version"] == "6" {
             assert!(o["client_ip"].str().unwrap().contains(':'), "{what}");
         }
@@ -80,7 +95,11 @@ fn every_request_matches_what_its_client_logged() {
     let ab = tsv(&dataset().join("truth_ab.tsv"));
     let ab_requests = http
         .iter()
-        .filter(|r| r["user_agent"].str().is_some_and(|u| u.starts_with("ApacheBench")))
+        .filter(|r| {
+            r["user_agent"]
+                .str()
+                .is_some_and(|u| u.starts_with("ApacheBench"))
+        })
         .count();
     assert_eq!(ab_requests.to_string(), ab[0]["complete_requests"]);
     // Nothing else: the capture holds exactly the clients' requests.
@@ -89,7 +108,11 @@ fn every_request_matches_what_its_client_logged() {
 
 #[test]
 fn connections_and_reuse_match_the_clients() {
-    let out = analyze("loopback-conns", &[&dataset().join("http-loopback.pcap")], &[]);
+    let out = analyze(
+        "loopback-conns",
+        &[&dataset().join("http-loopback.pcap")],
+        &[],
+    );
     let conns = rows(&out, "connections");
     // Requests per connection, as the clients know it (local port = connection).
     let mut per_conn: BTreeMap<i64, (i64, String)> = BTreeMap::new();
@@ -108,7 +131,11 @@ fn connections_and_reuse_match_the_clients() {
         assert_eq!(c["handshake"].str(), Some("complete"), "{scenario} {port}");
         assert_eq!(c["app_protocol"].str(), Some("http"), "{scenario} {port}");
         let after = i64::from(scenario == "after_close");
-        assert_eq!(c["requests_after_server_close"].int(), Some(after), "{scenario} {port}");
+        assert_eq!(
+            c["requests_after_server_close"].int(),
+            Some(after),
+            "{scenario} {port}"
+        );
         if scenario == "ipv6" {
             assert_eq!(c["ip_version"].int(), Some(6));
         }
@@ -125,7 +152,11 @@ fn connections_and_reuse_match_the_clients() {
 
 #[test]
 fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
-    let out = analyze("loopback-tshark", &[&dataset().join("http-loopback.pcap")], &[]);
+    let out = analyze(
+        "loopback-tshark",
+        &[&dataset().join("http-loopback.pcap")],
+        &[],
+    );
     let http = rows(&out, "http");
     let text = std::fs::read_to_string(dataset().join("tshark_requests.tsv")).unwrap();
     let tshark: HashMap<i64, i64> = text
@@ -138,11 +169,16 @@ fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
         .collect();
     let mut truth_per_port: HashMap<i64, i64> = HashMap::new();
     for t in truth() {
-        *truth_per_port.entry(t["local_port"].parse().unwrap()).or_default() += 1;
+        *truth_per_port
+            .entry(t["local_port"].parse().unwrap())
+            .or_default() += 1;
     }
     let mut disagreements = 0;
     for (port, &truth_n) in &truth_per_port {
-        let ours = http.iter().filter(|r| r["client_port"].int() == Some(*port)).count() as i64;
+        let ours = http
+            .iter()
+            .filter(|r| r["client_port"].int() == Some(*port))
+            .count() as i64;
         assert_eq!(ours, truth_n, "client port {port}");
         let ts = tshark.get(port).copied().unwrap_or(0);
         if ts != truth_n {

@@ -53,6 +53,11 @@ pub(crate) struct AnalyzeArgs {
     /// Show progress on stderr (default: when stderr is a terminal).
     #[arg(long)]
     progress: bool,
+    /// Keep only packets matching this tcpdump-style filter: host, net, port, portrange,
+    /// src/dst, tcp, ip, ip6, and/or/not, parentheses (e.g. "host 10.0.0.5 and port 80").
+    /// Applied per packet, like tcpdump.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
     /// Print nothing on success.
     #[arg(short, long)]
     quiet: bool,
@@ -70,6 +75,14 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         eprintln!("error: cannot start {threads} worker threads: {e}");
         return ExitCode::from(1);
     }
+    let filter = match a.filter.as_deref().map(wirehouse_engine::filter::parse) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            eprintln!("error: --filter: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let (files, input_errors) = expand(&a.inputs);
     for e in &input_errors {
         eprintln!("warning: {}: {}", e.name, e.message);
@@ -92,6 +105,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         idle_timeout_ns: (a.idle_timeout * 1e9) as i64,
         max_connections: a.max_connections.max(1),
         merge: a.merge,
+        filter,
         ..Config::default()
     };
     let progress = Arc::new(Progress::default());
@@ -102,7 +116,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         let total_files = files.len();
         std::thread::spawn(move || report_progress(&progress, &done, total_files))
     });
-    let result = wirehouse_engine::run(&cfg, &files, &input_errors, &ds, &progress);
+    let result = wirehouse_engine::run(&cfg, &files, &input_errors, Some(&ds), &progress);
     done.store(true, Ordering::Relaxed);
     if let Some(r) = reporter {
         let _ = r.join();

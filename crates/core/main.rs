@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod analyze;
+mod flows;
 mod summary;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Print a human summary of a dataset: connections, reuse, latency, top hosts, anomalies.
     Summary(summary::SummaryArgs),
+    /// Write each TCP direction's reassembled bytes to a file, named as tcpflow names them.
+    Flows(flows::FlowsArgs),
     /// Benchmark floor: walk every record header of a capture (no decoding) and report the
     /// rate. `analyze` throughput is measured against this.
     Walk(WalkArgs),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(a) => analyze::run(a),
         Command::Summary(a) => summary::run(a),
+        Command::Flows(a) => flows::run(a),
         Command::Walk(a) => walk(a),
     }
 }

@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use wirehouse_capture::{
-    Detected, FrameErrorKind, Framer, LINKTYPE_UNKNOWN_INTERFACE, Stop, TS_UNKNOWN,
-    detect,
+    Detected, FrameErrorKind, Framer, LINKTYPE_UNKNOWN_INTERFACE, Stop, TS_UNKNOWN, detect,
 };
 
 #[derive(Debug, PartialEq, Clone)]

@@ -12,6 +12,7 @@ use wirehouse_http1::{Http1, HttpSink, Transaction};
 use wirehouse_output::TableBuilders;
 use wirehouse_output::tables::{EventRow, HttpRow};
 
+use crate::flows::{FlowWriter, FlowsOut};
 use crate::socks::{Fed, Socks, looks_like_socks};
 
 /// Bytes of each direction the protocol decision looks at.
@@ -27,6 +28,8 @@ pub(crate) struct Meta {
     pub(crate) client: Endpoint,
     pub(crate) server: Endpoint,
     pub(crate) vlans: Vlans,
+    /// Whether each direction's SYN was seen (client to server, server to client).
+    pub(crate) syn_seen: [bool; 2],
 }
 
 /// Where an analyzer's output goes.
@@ -34,6 +37,7 @@ pub(crate) struct AppCtx<'a> {
     pub(crate) meta: &'a Meta,
     pub(crate) rows: &'a mut TableBuilders,
     pub(crate) http: &'a wirehouse_http1::Config,
+    pub(crate) flows: Option<&'a FlowsOut>,
 }
 
 pub(crate) enum App {
@@ -45,6 +49,8 @@ pub(crate) enum App {
     Socks(Box<(Socks, App)>),
     /// Recognised but not parsed.
     Named(&'static str),
+    /// `wirehouse flows`: the bytes go to files.
+    Flow(Box<FlowWriter>),
     /// Nothing we recognise.
     Unknown,
 }
@@ -81,7 +87,7 @@ impl App {
                 None => "socks".into(),
             }),
             App::Named(n) => Some((*n).into()),
-            App::Probe(_) | App::Unknown => None,
+            App::Probe(_) | App::Unknown | App::Flow(_) => None,
         }
     }
 
@@ -188,6 +194,11 @@ impl App {
                 }
             }
             App::Probe(_) => self.on_data(cx, dir, ts, data),
+            App::Flow(w) => {
+                if let Some(out) = cx.flows {
+                    w.data(out, dir, (cx.meta.client, cx.meta.server), data);
+                }
+            }
             App::Named(_) | App::Unknown => {}
         }
     }
@@ -201,6 +212,17 @@ impl App {
         match self {
             App::Http(h) => h.on_gap(dir, ts, len, &mut HttpRows::new(cx)),
             App::Socks(b) if b.0.done() => b.1.on_gap(cx, dir, ts, len),
+            App::Flow(w) => {
+                if let Some(out) = cx.flows {
+                    w.gap(
+                        out,
+                        dir,
+                        (cx.meta.client, cx.meta.server),
+                        len,
+                        cx.meta.syn_seen[dir.index()],
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -219,6 +241,11 @@ impl App {
     pub(crate) fn finish(&mut self, cx: &mut AppCtx<'_>, ts: i64) {
         self.decide(cx, true);
         match self {
+            App::Flow(w) => {
+                if let Some(out) = cx.flows {
+                    w.finish(out);
+                }
+            }
             App::Http(h) => h.finish(ts, &mut HttpRows::new(cx)),
             App::Socks(b) => b.1.finish(cx, ts),
             _ => {}

@@ -20,6 +20,7 @@
 
 mod app;
 pub mod filter;
+mod flows;
 mod framing;
 pub mod inputs;
 mod shard;
@@ -42,6 +43,7 @@ use wirehouse_flow::FlowKey;
 use wirehouse_output::tables::{CaptureRow, EventRow};
 use wirehouse_output::{Dataset, OutputError, TableBuilders};
 
+pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
 
 use framing::{FrameCtx, FramedWindow, PayloadRef, SegRef, frame_window};
@@ -70,6 +72,8 @@ pub struct Config {
     pub tcp: wirehouse_tcp::Config,
     /// HTTP/1 analyzer settings.
     pub http: wirehouse_http1::Config,
+    /// Write reassembled flows (`wirehouse flows`) instead of analysing protocols.
+    pub flows: Option<FlowsOut>,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             filter: None,
             tcp: wirehouse_tcp::Config::default(),
             http: wirehouse_http1::Config::default(),
+            flows: None,
         }
     }
 }
@@ -139,7 +144,8 @@ const BATCH_ROWS: usize = 64 * 1024;
 
 struct Run<'a> {
     cfg: &'a Config,
-    ds: &'a Dataset,
+    /// `None` for `flows`, which writes no tables.
+    ds: Option<&'a Dataset>,
     builders: Vec<Mutex<TableBuilders>>,
     progress: &'a Progress,
     summary: Mutex<RunSummary>,
@@ -158,7 +164,11 @@ impl Run<'_> {
         let mut b = self.builders[w].lock().unwrap_or_else(|p| p.into_inner());
         let r = f(&mut b);
         let t = Instant::now();
-        if let Err(e) = b.flush(self.ds, BATCH_ROWS, w) {
+        let Some(ds) = self.ds else {
+            *b = TableBuilders::default();
+            return r;
+        };
+        if let Err(e) = b.flush(ds, BATCH_ROWS, w) {
             self.write_error
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -178,7 +188,7 @@ pub fn run(
     cfg: &Config,
     files: &[InputFile],
     input_errors: &[InputError],
-    ds: &Dataset,
+    ds: Option<&Dataset>,
     progress: &Progress,
 ) -> Result<RunSummary, OutputError> {
     let started = Instant::now();
@@ -221,9 +231,11 @@ pub fn run(
             run_stream(&run, std::slice::from_ref(f));
         }
     }
-    for (w, b) in run.builders.iter().enumerate() {
-        let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
-        b.flush(ds, 1, w)?;
+    if let Some(ds) = ds {
+        for (w, b) in run.builders.iter().enumerate() {
+            let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
+            b.flush(ds, 1, w)?;
+        }
     }
     if let Some(e) = run
         .write_error
@@ -258,6 +270,7 @@ impl Run<'_> {
             close_linger_ns: self.cfg.close_linger_ns,
             cap: (self.cfg.max_connections / self.cfg.shards.max(1)).max(1),
             file,
+            flows: self.cfg.flows.as_ref(),
         }
     }
 }

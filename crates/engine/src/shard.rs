@@ -15,6 +15,7 @@ use wirehouse_output::tables::{ConnectionRow, EventRow};
 use wirehouse_tcp::{ConnSummary, Connection, EndReason, EventKind, StreamSink};
 
 use crate::app::{App, AppCtx, Meta, us};
+use crate::flows::{FlowWriter, FlowsOut};
 use crate::framing::{FramedWindow, SegRef, known_ts, payload};
 
 /// Per-file counters a shard accumulates (taken when a file ends).
@@ -49,6 +50,8 @@ pub(crate) struct ShardCtx<'a> {
     pub(crate) cap: usize,
     /// Capture file being read (for conn_id and the `file` columns).
     pub(crate) file: &'a Arc<str>,
+    /// `wirehouse flows` output, instead of protocol analysis.
+    pub(crate) flows: Option<&'a FlowsOut>,
 }
 
 struct Entry {
@@ -65,6 +68,8 @@ pub(crate) struct Shard {
     clock: i64,
     next_sweep: i64,
     stats: FileStats,
+    /// `flows` mode: how many connections each address/port pair had (tcpflow's c<N>).
+    flow_names: HashMap<FlowKey, u32, ahash::RandomState>,
 }
 
 /// How often (capture time) a shard looks for idle connections to retire.
@@ -79,6 +84,7 @@ impl Shard {
             clock: i64::MIN,
             next_sweep: i64::MIN,
             stats: FileStats::default(),
+            flow_names: HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8)),
         }
     }
 
@@ -150,9 +156,19 @@ impl Shard {
         if self.conns.len() >= ctx.cap {
             self.make_room(ctx, rows);
         }
+        let tcp = Connection::new(&seg, ctx.tcp);
+        let app = match ctx.flows {
+            Some(_) => {
+                let n = self.flow_names.entry(key).or_insert(0);
+                let reuse = *n;
+                *n += 1;
+                App::Flow(Box::new(FlowWriter::new(reuse, r.vlans.outer)))
+            }
+            None => App::new(),
+        };
         let mut e = Entry {
-            tcp: Connection::new(&seg, ctx.tcp),
-            app: App::new(),
+            tcp,
+            app,
             conn_id: content_id(ctx.file, r.file_offset) as i64,
             file: ctx.file.clone(),
             vlans: r.vlans,
@@ -248,6 +264,7 @@ impl Shard {
                     meta: &meta,
                     rows,
                     http: ctx.http,
+                    flows: ctx.flows,
                 },
             };
             e.tcp.finish(reason, ts, &mut sink);
@@ -300,6 +317,7 @@ impl Meta {
             client: e.tcp.client(),
             server: e.tcp.server(),
             vlans: e.vlans,
+            syn_seen: [e.tcp.saw_syn(Dir::ToServer), e.tcp.saw_syn(Dir::ToClient)],
         }
     }
 }
@@ -312,6 +330,7 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
             meta: &meta,
             rows,
             http: ctx.http,
+            flows: ctx.flows,
         },
     };
     e.tcp.on_segment(seg, ctx.tcp, &mut sink);

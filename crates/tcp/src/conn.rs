@@ -263,6 +263,14 @@ impl Connection {
         self.last_ts
     }
 
+    /// Whether the side sending in `dir` was seen sending its SYN (so its stream offsets
+    /// start at its initial sequence number, not at the first byte captured).
+    pub fn saw_syn(&self, dir: Dir) -> bool {
+        let from_a = (dir == Dir::ToServer) == self.a_is_orig;
+        let side = if from_a { &self.a } else { &self.b };
+        side.syn_count > 0 || side.hist_last_syn.is_some()
+    }
+
     /// Both sides sent FIN, or a RST was seen.
     pub fn is_closed(&self) -> bool {
         (self.a.fin_cnt > 0 && self.b.fin_cnt > 0) || self.a.rst_cnt > 0 || self.b.rst_cnt > 0

@@ -39,6 +39,15 @@ pub(crate) struct AnalyzeArgs {
     /// evicted (counted in captures.connections_evicted and events).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     max_connections: usize,
+    /// Cap on closed connections kept per input stream for late packets (Zeek keeps them
+    /// 5 s of capture time, as does wirehouse below this cap); past it those closed longest
+    /// ago are retired. Bounds memory when connections close faster than that.
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    max_closed: usize,
+    /// Cap on out-of-order bytes buffered per connection direction, in MiB; past it the
+    /// earliest hole is given up as a gap (counted in connections.ooo_cap_hits).
+    #[arg(long, value_name = "MIB", default_value_t = 4)]
+    max_ooo_mib: usize,
     /// Window size in MiB: how much of a capture is framed at once (memory use is about
     /// two windows per input being read).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
@@ -104,8 +113,13 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         window_bytes: a.window_mib.max(1) << 20,
         idle_timeout_ns: (a.idle_timeout * 1e9) as i64,
         max_connections: a.max_connections.max(1),
+        max_lingering: a.max_closed.max(1),
         merge: a.merge,
         filter,
+        tcp: wirehouse_tcp::Config {
+            max_ooo_bytes: a.max_ooo_mib.max(1) << 20,
+            ..wirehouse_tcp::Config::default()
+        },
         ..Config::default()
     };
     let progress = Arc::new(Progress::default());
@@ -121,13 +135,15 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
     if let Some(r) = reporter {
         let _ = r.join();
     }
-    let summary = match result {
+    let mut summary = match result {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    // Closing the part files encodes their last row groups: part of the run's time.
+    let t = Instant::now();
     let tables = match ds.finish() {
         Ok(t) => t,
         Err(e) => {
@@ -135,6 +151,12 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let finish = t.elapsed();
+    summary.elapsed_s += finish.as_secs_f64();
+    summary
+        .stages
+        .write_ns
+        .fetch_add(finish.as_nanos() as u64, Ordering::Relaxed);
     if !a.quiet {
         print_summary(&summary, &tables, &a.out, threads, a.stats);
     }
@@ -197,13 +219,34 @@ fn print_summary(
         );
     }
     if stats {
+        if let Some((hwm, anon)) = memory() {
+            println!(
+                "  memory: peak RSS {:.1} MB (private/anonymous now {:.1} MB)",
+                hwm as f64 / 1024.0,
+                anon as f64 / 1024.0
+            );
+        }
         let ms = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64 / 1e6;
         println!(
-            "  stages (CPU ms summed over threads): read {:.1}, frame+decode {:.1}, analyze {:.1}, write {:.1}",
+            "  stages (ms summed over threads): read {:.1}, frame+decode {:.1}, analyze {:.1}, write {:.1} (the writes made while analysing count in both)",
             ms(&s.stages.read_ns),
             ms(&s.stages.frame_ns),
             ms(&s.stages.analyze_ns),
             ms(&s.stages.write_ns)
         );
     }
+}
+
+/// Peak resident set and current anonymous (private) memory, in KiB, from /proc. Mapped
+/// capture pages count in RSS while mapped, so both are reported.
+fn memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmHWM:")?, field("RssAnon:").unwrap_or(0)))
 }

@@ -297,14 +297,18 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
     pair_list.sort_by(|a, b| b.1.1.cmp(&a.1.1).then_with(|| a.0.cmp(&b.0)));
     if !pair_list.is_empty() {
         println!("  connection reuse by client -> server:");
-        for ((c, srv), (nc, nr)) in pair_list.iter().take(a.top) {
+        // Column widths from what is shown, so IPv4 pairs do not sit behind IPv6-sized gaps.
+        let shown = &pair_list[..pair_list.len().min(a.top)];
+        let wc = shown.iter().map(|((c, _), _)| c.len()).max().unwrap_or(0);
+        let ws = shown.iter().map(|((_, s), _)| s.len()).max().unwrap_or(0);
+        for ((c, srv), (nc, nr)) in shown {
             let flag = if *nr >= 3 && nc == nr {
                 "  <- a new connection for every request"
             } else {
                 ""
             };
             println!(
-                "    {c:>39} -> {srv:<45} {nr:>6} requests on {nc:>5} connections ({:.1}/conn){flag}",
+                "    {c:>wc$} -> {srv:<ws$} {nr:>6} requests on {nc:>5} connections ({:.1}/conn){flag}",
                 *nr as f64 / *nc as f64
             );
         }

@@ -238,6 +238,15 @@ impl App {
         }
     }
 
+    /// The connection closed: keep what the rows still need, give back buffers.
+    pub(crate) fn release_memory(&mut self) {
+        match self {
+            App::Http(h) => h.release_memory(),
+            App::Socks(b) => b.1.release_memory(),
+            _ => {}
+        }
+    }
+
     pub(crate) fn finish(&mut self, cx: &mut AppCtx<'_>, ts: i64) {
         self.decide(cx, true);
         match self {

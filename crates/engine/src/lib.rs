@@ -62,6 +62,10 @@ pub struct Config {
     pub idle_timeout_ns: i64,
     /// A closed connection (FIN both ways, or RST) absorbs stray packets this long.
     pub close_linger_ns: i64,
+    /// Closed connections kept at once per stream for that; past it the ones closed longest
+    /// ago are retired early. Keeps memory flat when connections close faster than
+    /// `close_linger_ns` lets them go (a dense capture, or a busy link).
+    pub max_lingering: usize,
     /// Live connections per stream; past it the least recently active are evicted.
     pub max_connections: usize,
     /// Treat all inputs as one time-ordered stream (rotated files).
@@ -84,6 +88,7 @@ impl Default for Config {
             window_bytes: 32 << 20,
             idle_timeout_ns: 300 * 1_000_000_000,
             close_linger_ns: 5 * 1_000_000_000,
+            max_lingering: 16 * 1024,
             max_connections: 1_000_000,
             merge: false,
             filter: None,
@@ -114,7 +119,8 @@ pub struct StageTimes {
     pub frame_ns: AtomicU64,
     /// Reassembly and protocol analysis in shards.
     pub analyze_ns: AtomicU64,
-    /// Building batches and writing Parquet.
+    /// Building batches and writing Parquet (the part done while analysing is also in
+    /// `analyze_ns`).
     pub write_ns: AtomicU64,
 }
 
@@ -139,8 +145,9 @@ pub struct RunSummary {
     pub elapsed_s: f64,
 }
 
-/// Rows go to per-worker builders, flushed to the dataset in batches of this many rows.
-const BATCH_ROWS: usize = 64 * 1024;
+/// Rows go to per-worker builders, flushed to the dataset in batches of this many rows
+/// (a few MB of builder memory per worker; larger batches did not write faster).
+const BATCH_ROWS: usize = 16 * 1024;
 
 struct Run<'a> {
     cfg: &'a Config,
@@ -232,10 +239,16 @@ pub fn run(
         }
     }
     if let Some(ds) = ds {
-        for (w, b) in run.builders.iter().enumerate() {
-            let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
-            b.flush(ds, 1, w)?;
-        }
+        // The rows left in each worker's builders are encoded here: in parallel, or this
+        // tail runs on one core while the others wait.
+        run.builders.par_iter().enumerate().try_for_each(|(w, b)| {
+            let t = Instant::now();
+            let r = b.lock().unwrap_or_else(|p| p.into_inner()).flush(ds, 1, w);
+            run.stages
+                .write_ns
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            r
+        })?;
     }
     if let Some(e) = run
         .write_error
@@ -269,6 +282,7 @@ impl Run<'_> {
             idle_timeout_ns: self.cfg.idle_timeout_ns,
             close_linger_ns: self.cfg.close_linger_ns,
             cap: (self.cfg.max_connections / self.cfg.shards.max(1)).max(1),
+            linger_cap: (self.cfg.max_lingering / self.cfg.shards.max(1)).max(16),
             file,
             flows: self.cfg.flows.as_ref(),
         }
@@ -282,9 +296,26 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
         defrag: Defragmenter::new(DEFRAG_TIMEOUT_NS, DEFRAG_MAX_PENDING),
         file: Arc::from(""),
     };
+    let mut rows: Vec<CaptureRow> = Vec::with_capacity(files.len());
     for f in files {
         st.file = Arc::from(f.name.as_str());
-        let row = run_file(run, f, &mut st);
+        let mut row = run_file(run, f, &mut st);
+        add_shard_stats(run, &mut st, &mut row);
+        rows.push(row);
+        run.progress.files.fetch_add(1, Ordering::Relaxed);
+    }
+    // End of the stream: every connection still open ends here, and what ending them counts
+    // (reassembly caps hit, requests) belongs to the last file's row.
+    st.defrag.finish();
+    let file = st.file.clone();
+    let ctx = run.shard_ctx(&file);
+    st.shards.par_iter_mut().for_each(|s| {
+        run.with_rows(|b| s.finish(&ctx, b));
+    });
+    if let Some(last) = rows.last_mut() {
+        add_shard_stats(run, &mut st, last);
+    }
+    for row in rows {
         let mut s = run.summary.lock().unwrap_or_else(|p| p.into_inner());
         s.files += 1;
         s.files_with_errors += u64::from(row.error.is_some());
@@ -303,26 +334,24 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
             }
             b.captures.append(&row);
         });
-        run.progress.files.fetch_add(1, Ordering::Relaxed);
     }
-    // End of the stream: every connection still open ends here. The rows are attributed to
-    // the file each connection started in.
-    st.defrag.finish();
-    let file = st.file.clone();
-    let ctx = run.shard_ctx(&file);
-    st.shards.par_iter_mut().for_each(|s| {
-        run.with_rows(|b| s.finish(&ctx, b));
-    });
-    let mut requests = 0;
-    let mut connections = 0;
+}
+
+/// Move the per-file counters the shards and IP reassembly collected into `row`.
+fn add_shard_stats(run: &Run<'_>, st: &mut StreamState, row: &mut CaptureRow) {
+    let mut stats = shard::FileStats::default();
     for s in st.shards.iter_mut() {
-        let fs = s.take_file_stats();
-        requests += fs.requests;
-        connections += fs.connections;
+        stats.add(&s.take_file_stats());
     }
+    let d = std::mem::take(&mut st.defrag.stats);
+    row.connections += stats.connections as i64;
+    row.connections_evicted += stats.evicted as i64;
+    row.ooo_cap_hits += stats.ooo_cap_hits as i64;
+    row.ip_datagrams_reassembled += d.reassembled as i64;
+    row.ip_datagrams_abandoned += d.abandoned as i64;
     let mut sum = run.summary.lock().unwrap_or_else(|p| p.into_inner());
-    sum.requests += requests;
-    sum.connections += connections;
+    sum.requests += stats.requests;
+    sum.connections += stats.connections;
 }
 
 /// IP fragments older than this (capture time) are abandoned, as Linux does after 30 s.
@@ -460,18 +489,6 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
             _ => break,
         }
     }
-    let mut stats = shard::FileStats::default();
-    for s in st.shards.iter_mut() {
-        let fs = s.take_file_stats();
-        stats.add(&fs);
-        // Keep the per-stream totals for the run summary (taken again at the stream's end).
-        let mut sum = run.summary.lock().unwrap_or_else(|p| p.into_inner());
-        sum.requests += fs.requests;
-        sum.connections += fs.connections;
-    }
-    let d = std::mem::take(&mut st.defrag.stats);
-    stats.datagrams_reassembled += d.reassembled;
-    stats.datagrams_abandoned += d.abandoned;
     CaptureRow {
         file: f.name.clone(),
         format: Some(source.format().name().into()),
@@ -496,14 +513,11 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
         packets_unsupported_linktype: counts.fate_count(Fate::UnsupportedLinktype),
         tcp_payload_truncated: counts.tcp_payload_truncated as i64,
         ip_fragments: counts.ip_fragments as i64,
-        ip_datagrams_reassembled: stats.datagrams_reassembled as i64,
-        ip_datagrams_abandoned: stats.datagrams_abandoned as i64,
         pcapng_other_blocks: counts.other_blocks as i64,
-        connections: stats.connections as i64,
-        connections_evicted: stats.evicted as i64,
-        ooo_cap_hits: stats.ooo_cap_hits as i64,
         error_offset: error.as_ref().map(|(_, o)| *o as i64),
         error: error.map(|(m, _)| m),
+        // Connection-level counters are added by the stream (add_shard_stats).
+        ..CaptureRow::default()
     }
 }
 

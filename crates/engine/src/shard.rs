@@ -48,6 +48,8 @@ pub(crate) struct ShardCtx<'a> {
     pub(crate) close_linger_ns: i64,
     /// Live connections this shard may hold.
     pub(crate) cap: usize,
+    /// Closed connections this shard keeps for late packets.
+    pub(crate) linger_cap: usize,
     /// Capture file being read (for conn_id and the `file` columns).
     pub(crate) file: &'a Arc<str>,
     /// `wirehouse flows` output, instead of protocol analysis.
@@ -60,14 +62,20 @@ struct Entry {
     conn_id: i64,
     file: Arc<str>,
     vlans: Vlans,
+    /// The analyzer's buffers were given back when the connection closed.
+    released: bool,
 }
 
 pub(crate) struct Shard {
-    conns: HashMap<FlowKey, Entry, ahash::RandomState>,
+    /// Boxed: a table sized for its peak keeps empty slots, and at ~1 KB an inline entry
+    /// made them cost as much as the live connections.
+    conns: HashMap<FlowKey, Box<Entry>, ahash::RandomState>,
     /// Latest timestamp this shard has seen.
     clock: i64,
     next_sweep: i64,
     stats: FileStats,
+    /// Closed connections still held (lingering for late packets).
+    closed: usize,
     /// `flows` mode: how many connections each address/port pair had (tcpflow's c<N>).
     flow_names: HashMap<FlowKey, u32, ahash::RandomState>,
 }
@@ -84,6 +92,7 @@ impl Shard {
             clock: i64::MIN,
             next_sweep: i64::MIN,
             stats: FileStats::default(),
+            closed: 0,
             flow_names: HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8)),
         }
     }
@@ -141,8 +150,8 @@ impl Shard {
             };
             match reason {
                 None => {
-                    feed(e, &seg, ctx, rows);
-                    self.maybe_sweep(ctx, rows);
+                    let closed = feed(e, &seg, ctx, rows);
+                    self.after_feed(closed, ctx, rows);
                     return;
                 }
                 Some(reason) => {
@@ -166,17 +175,71 @@ impl Shard {
             }
             None => App::new(),
         };
-        let mut e = Entry {
+        let mut e = Box::new(Entry {
             tcp,
             app,
             conn_id: content_id(ctx.file, r.file_offset) as i64,
             file: ctx.file.clone(),
             vlans: r.vlans,
-        };
+            released: false,
+        });
         self.stats.connections += 1;
-        feed(&mut e, &seg, ctx, rows);
+        let closed = feed(&mut e, &seg, ctx, rows);
         self.conns.insert(key, e);
+        self.after_feed(closed, ctx, rows);
+    }
+
+    fn after_feed(&mut self, closed: bool, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        if closed {
+            self.closed += 1;
+            if self.closed > ctx.linger_cap {
+                // Batch: retire the older half, so this scan runs once per many closes.
+                let n = self.retire_closed(ctx.linger_cap / 2, ctx, rows);
+                rows.events.append(&EventRow {
+                    ts: Some(self.clock),
+                    conn_id: None,
+                    file: ctx.file.to_string(),
+                    kind: "closed_connections_retired".into(),
+                    detail: format!(
+                        "{n} closed connections retired before the {} s close delay: more than {} \
+                         (its share of --max-closed) waiting for late packets",
+                        ctx.close_linger_ns / 1_000_000_000,
+                        ctx.linger_cap
+                    ),
+                });
+            }
+        }
         self.maybe_sweep(ctx, rows);
+    }
+
+    /// Retire closed connections, those closed longest ago first, until at most `keep`
+    /// remain. Their rows are final: only a late retransmission could still have joined them.
+    fn retire_closed(
+        &mut self,
+        keep: usize,
+        ctx: &ShardCtx<'_>,
+        rows: &mut TableBuilders,
+    ) -> usize {
+        let mut closed: Vec<(i64, i64, FlowKey)> = self
+            .conns
+            .iter()
+            .filter(|(_, e)| e.released)
+            .map(|(k, e)| (e.tcp.last_ts(), e.conn_id, *k))
+            .collect();
+        let n = closed.len().saturating_sub(keep);
+        if n == 0 {
+            return 0;
+        }
+        closed.select_nth_unstable(n - 1);
+        closed.truncate(n);
+        closed.sort_unstable();
+        for (_, _, k) in closed {
+            if let Some(e) = self.conns.remove(&k) {
+                let at = e.tcp.last_ts();
+                self.retire(e, EndReason::Closed, at, ctx, rows);
+            }
+        }
+        n
     }
 
     fn maybe_sweep(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
@@ -212,11 +275,18 @@ impl Shard {
         }
     }
 
-    /// At the live-connection cap: retire what the sweep would, then evict the least
-    /// recently active sixteenth of the table (batching keeps eviction cheap under a flood
-    /// of new connections; the choice depends only on the table, so it is deterministic).
+    /// At the live-connection cap: retire what the sweep would and every closed connection,
+    /// then evict the least recently active sixteenth of the table (batching keeps eviction
+    /// cheap under a flood of new connections; the choice depends only on the table, so it
+    /// is deterministic).
     fn make_room(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
         self.sweep(ctx, rows);
+        if self.conns.len() < ctx.cap {
+            return;
+        }
+        // Closed connections only linger for late retransmissions: they go first, retired as
+        // closed, before any live connection is evicted.
+        self.retire_closed(0, ctx, rows);
         if self.conns.len() < ctx.cap {
             return;
         }
@@ -250,12 +320,15 @@ impl Shard {
 
     fn retire(
         &mut self,
-        mut e: Entry,
+        mut e: Box<Entry>,
         reason: EndReason,
         ts: i64,
         ctx: &ShardCtx<'_>,
         rows: &mut TableBuilders,
     ) {
+        if e.released {
+            self.closed = self.closed.saturating_sub(1);
+        }
         let meta = Meta::of(&e);
         {
             let mut sink = ConnSink {
@@ -322,7 +395,8 @@ impl Meta {
     }
 }
 
-fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+/// Feed one segment; true when it closed the connection.
+fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) -> bool {
     let meta = Meta::of(e);
     let mut sink = ConnSink {
         app: &mut e.app,
@@ -334,6 +408,14 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
         },
     };
     e.tcp.on_segment(seg, ctx.tcp, &mut sink);
+    // A closed connection lingers (Zeek's close delay) to absorb late retransmissions; on a
+    // busy link thousands of them do, so they should not keep their parser buffers.
+    if !e.released && e.tcp.is_closed() {
+        e.app.release_memory();
+        e.released = true;
+        return true;
+    }
+    false
 }
 
 /// Where reassembled bytes go: the application analyzer, and rows.

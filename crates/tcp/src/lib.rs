@@ -80,7 +80,7 @@ pub enum OverlapPolicy {
 /// What reassembly produces. Implemented by the engine.
 pub trait StreamSink {
     /// In-order bytes of one direction. `ts_ns` is the capture time of the packet that
-    /// carried them (not the time a hole before them was filled).
+    /// carried them or, for bytes that waited behind a hole, of the packet that filled it.
     fn on_data(&mut self, dir: Dir, ts_ns: i64, data: &[u8]);
     /// `len` bytes of this direction will never be delivered; the stream continues after
     /// them.

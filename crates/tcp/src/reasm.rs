@@ -111,7 +111,7 @@ impl Reasm {
                 );
                 self.gap(cx, ts, lost);
             }
-            self.drain(cx);
+            self.drain(cx, Some(ts));
             self.hole_check(cx, ts);
             return if off < high_before && start < high_before {
                 Arrival::FillsHole
@@ -171,7 +171,7 @@ impl Reasm {
             );
             let lost = first.saturating_sub(self.next);
             self.gap(cx, ts, lost);
-            self.drain(cx);
+            self.drain(cx, None);
         }
         if start <= self.next {
             // The cap made this in order.
@@ -184,7 +184,7 @@ impl Reasm {
                 let lost = end - self.next;
                 self.gap(cx, ts, lost);
             }
-            self.drain(cx);
+            self.drain(cx, None);
             return true;
         }
         if data.len() > cx.cfg.max_ooo_bytes {
@@ -197,7 +197,7 @@ impl Reasm {
             if cut_tail > 0 {
                 self.gap(cx, ts, cut_tail);
             }
-            self.drain(cx);
+            self.drain(cx, None);
             return true;
         }
         let map = self.ooo.get_or_insert_with(Default::default);
@@ -275,8 +275,12 @@ impl Reasm {
         any
     }
 
-    /// Deliver buffered chunks that the stream has reached.
-    fn drain<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>) {
+    /// Deliver buffered chunks that the stream has reached. When a packet filled the hole
+    /// (`filled_at` is its time) the chunks are complete only from that moment, so they
+    /// carry that time if it is later than their own: a response whose last segment came
+    /// before a missing middle one ends when the middle one arrives, as in Wireshark. When
+    /// a gap was declared instead, nothing arrived: the chunks keep their own times.
+    fn drain<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, filled_at: Option<i64>) {
         while let Some(map) = self.ooo.as_mut() {
             let Some(entry) = map.first_entry() else {
                 break;
@@ -293,12 +297,14 @@ impl Reasm {
             }
             let skip = self.next - k;
             if (skip as usize) < c.data.len() {
-                cx.sink.on_data(cx.dir, c.ts, &c.data[skip as usize..]);
+                let ts = filled_at.map_or(c.ts, |f| f.max(c.ts));
+                cx.sink.on_data(cx.dir, ts, &c.data[skip as usize..]);
                 self.next = k + c.data.len() as u64;
             }
             if end > self.next {
                 let lost = end - self.next;
-                self.gap(cx, c.ts, lost);
+                let ts = filled_at.map_or(c.ts, |f| f.max(c.ts));
+                self.gap(cx, ts, lost);
             }
         }
         if self.ooo.as_ref().is_some_and(|m| m.is_empty()) {
@@ -380,7 +386,7 @@ impl Reasm {
                         ),
                     );
                     self.gap(cx, ts, lost);
-                    self.drain(cx);
+                    self.drain(cx, None);
                     if self.acked > self.next {
                         self.hole_since = Some((cx.pkts, ts));
                     }
@@ -402,7 +408,7 @@ impl Reasm {
                 );
             }
             self.gap(cx, ts, lost);
-            self.drain(cx);
+            self.drain(cx, None);
         }
         let end = self.acked.max(self.fin_at.unwrap_or(0));
         if end > self.next {

@@ -342,18 +342,18 @@ fn sequence_numbers_wrap_around_2_32() {
 }
 
 #[test]
-fn out_of_order_is_delivered_in_order_with_original_times() {
+fn out_of_order_is_delivered_in_order_when_the_hole_fills() {
     let mut t = T::new();
     t.handshake();
-    t.at(100).data(C, 1011, 5001, b"world");
-    t.at(50).data(C, 1001, 5001, b"hello ----");
+    t.at(50).data(C, 1011, 5001, b"world");
+    t.at(100).data(C, 1001, 5001, b"hello ----");
     let s = t.finish(EndReason::EndOfCapture);
     assert_eq!(t.sink.data[0], b"hello ----world");
     let times: Vec<i64> = t.sink.chunks.iter().map(|c| c.1).collect();
     assert_eq!(
         times,
-        vec![50, 100],
-        "each chunk keeps its packet's timestamp"
+        vec![100, 100],
+        "the early segment is only usable once the hole before it fills"
     );
     assert_eq!(s.out_of_order_pkts, 1);
     assert_eq!(s.client_missing_bytes, 0);
@@ -422,6 +422,7 @@ fn acked_hole_becomes_a_gap_after_the_grace_period_only() {
     let mut t = T::new();
     t.handshake();
     t.data(C, 1001, 5001, b"0123");
+    let arrived = t.now;
     t.data(C, 1009, 5001, b"89"); // 1005..1009 lost in the capture
     t.ack(S, 5001, 1011);
     for _ in 0..15 {
@@ -431,6 +432,11 @@ fn acked_hole_becomes_a_gap_after_the_grace_period_only() {
     t.ack(S, 5001, 1011);
     assert_eq!(t.sink.gaps, vec![(Dir::ToServer, 4)]);
     assert_eq!(t.sink.data[0], b"0123\0\0\0\089");
+    assert_eq!(
+        t.sink.chunks.last().map(|c| c.1),
+        Some(arrived),
+        "nothing filled the hole: the bytes after it keep the time they arrived"
+    );
     let s = t.finish(EndReason::EndOfCapture);
     assert_eq!(s.client_missing_bytes, 4);
     assert!(s.history.contains('G'), "{}", s.history);

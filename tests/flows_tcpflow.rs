@@ -158,9 +158,9 @@ fn compare(capture: &Path, n: usize) -> Vec<String> {
 #[test]
 fn flow_files_match_tcpflow() {
     if !have_tcpflow() {
-        eprintln!(
-            "\n*** SKIPPED flow_files_match_tcpflow: tcpflow is not installed \
-             (apt-get install tcpflow). It did NOT run. ***\n"
+        skipped(
+            "flow_files_match_tcpflow",
+            "tcpflow is not installed (apt-get install tcpflow)",
         );
         return;
     }

@@ -17,6 +17,15 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Say loudly that `test` did not run, and why. Written to the stderr descriptor directly:
+/// the test harness swallows `eprintln!` of passing tests, and a skip must show in CI logs.
+pub fn skipped(test: &str, why: &str) {
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\n*** SKIPPED {test}: {why}. It did NOT run. ***\n").as_bytes(),
+    );
+}
+
 /// `../shared/captures`, or `None` after printing a loud skip notice.
 pub fn shared_captures(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("WIREHOUSE_SHARED_CAPTURES")
@@ -25,11 +34,13 @@ pub fn shared_captures(test: &str) -> Option<PathBuf> {
     if dir.join("MANIFEST.tsv").is_file() {
         Some(dir)
     } else {
-        eprintln!(
-            "\n*** SKIPPED {test}: the shared reference captures are not at {} \
-             (set WIREHOUSE_SHARED_CAPTURES). This test checks wirehouse against \
-             capinfos/tshark/Zeek figures and did NOT run. ***\n",
-            dir.display()
+        skipped(
+            test,
+            &format!(
+                "the shared reference captures are not at {} (set \
+                 WIREHOUSE_SHARED_CAPTURES); it checks wirehouse against capinfos/tshark/Zeek figures",
+                dir.display()
+            ),
         );
         None
     }

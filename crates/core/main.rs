@@ -9,6 +9,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Shards move between worker threads from one window to the next, so memory is often freed
+/// by another thread than the one that allocated it. glibc's malloc serialises those frees on
+/// the allocating thread's arena lock: at 2 threads most of the workers' waits were there.
+/// mimalloc frees cross-thread without a lock (1G generated capture, 2 threads: 0.45-0.47 s
+/// -> 0.37-0.45 s; 10 GB capture 5.2 -> 4.3 s). Its v2 keeps RSS lower than v3 (176 vs 211 MB).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Turn packet captures into Parquet tables of connections, HTTP transactions and events.
 #[derive(Parser, Debug)]
 #[command(name = "wirehouse", version, about, long_about = None)]

@@ -22,8 +22,9 @@ test: test-rust test-python
 test-rust:
 	$(CARGO) test --workspace --locked
 
+# Builds what test-rust builds (the binary its integration tests run), so no second compile.
 test-python: pyenv
-	$(CARGO) build --locked
+	$(CARGO) test --workspace --locked --no-run
 	WIREHOUSE_BIN=$(CURDIR)/target/debug/wirehouse $(PY) -m pytest -q tests/python
 
 pyenv:

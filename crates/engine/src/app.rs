@@ -41,8 +41,10 @@ pub(crate) struct AppCtx<'a> {
 }
 
 pub(crate) enum App {
-    /// Not decided yet: the first bytes of each direction, with their timestamps.
-    Probe(Vec<(Dir, i64, Vec<u8>)>),
+    /// Not decided yet: the first bytes of each direction, with their timestamps, and any
+    /// gap (the `u64`: bytes missing before that chunk's bytes) met before there were bytes
+    /// to decide on.
+    Probe(Vec<(Dir, i64, Vec<u8>, u64)>),
     /// HTTP/1.x, parsed.
     Http(Box<Http1>),
     /// A SOCKS handshake, then whatever it carries.
@@ -138,8 +140,13 @@ impl App {
         let App::Probe(chunks) = std::mem::replace(self, app) else {
             return;
         };
-        for (dir, ts, bytes) in chunks {
-            self.deliver(cx, dir, ts, &bytes);
+        for (dir, ts, bytes, gap) in chunks {
+            if gap > 0 {
+                self.on_gap(cx, dir, ts, gap);
+            }
+            if !bytes.is_empty() {
+                self.deliver(cx, dir, ts, &bytes);
+            }
         }
     }
 
@@ -161,7 +168,7 @@ impl App {
                 PROBE_LIMIT.saturating_sub(held)
             };
             let take = data.len().min(room.max(1));
-            chunks.push((dir, ts, data[..take].to_vec()));
+            chunks.push((dir, ts, data[..take].to_vec(), 0));
             self.decide(cx, false);
             let rest = &data[take..];
             if !rest.is_empty() {
@@ -204,7 +211,13 @@ impl App {
     }
 
     pub(crate) fn on_gap(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, len: u64) {
-        if matches!(self, App::Probe(_)) {
+        if let App::Probe(chunks) = self {
+            if chunks.iter().all(|c| c.2.is_empty()) {
+                // Nothing to decide on yet (a direction that starts with bytes its peer
+                // acknowledged but the capture never had): keep the gap in line and wait.
+                chunks.push((dir, ts, Vec::new(), len));
+                return;
+            }
             // A gap before the protocol is known: decide on what we have (HTTP picks up
             // again at the next message).
             self.decide(cx, true);

@@ -170,6 +170,141 @@ pub struct Connection {
     /// Event kinds already reported (most are reported once per connection).
     reported: u32,
     end_reason: Option<EndReason>,
+    /// Deliveries held back to keep the two directions in causal order (see `HoldSink`);
+    /// boxed because it is almost always empty.
+    held: Option<Box<Held>>,
+}
+
+/// Keeps the two directions of a connection in causal order for the application analyzer.
+///
+/// A segment that acknowledges bytes of the peer's stream was sent after its sender had those
+/// bytes. When the capture has not shown them (dropped by the capturing kernel, or captured
+/// late from a span port), the reassembler waits a grace period before it declares them a gap
+/// (zeek#335); this side's own bytes wait with them. Without that, an HTTP parser would see a
+/// keep-alive request before the end of the response its client had already received, and
+/// call it pipelined. Only deliveries wait; events pass through.
+struct HoldSink<'a, S: StreamSink> {
+    inner: &'a mut S,
+    held: &'a mut Option<Box<Held>>,
+    /// Per direction (`Dir::index`): deliveries are queued rather than passed on.
+    hold: [bool; 2],
+}
+
+#[derive(Clone, Debug, Default)]
+struct Held {
+    calls: Vec<(Dir, Delivery)>,
+    bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Delivery {
+    Data(i64, Vec<u8>),
+    Gap(i64, u64),
+    Fin(i64),
+}
+
+impl Held {
+    fn holds(held: &Option<Box<Held>>, dir: Dir) -> bool {
+        held.as_ref()
+            .is_some_and(|h| h.calls.iter().any(|(d, _)| *d == dir))
+    }
+}
+
+impl<'a, S: StreamSink> HoldSink<'a, S> {
+    /// `ep` sent the segment being processed (direction `dir_of(ep_is_orig)`).
+    fn new(
+        inner: &'a mut S,
+        held: &'a mut Option<Box<Held>>,
+        ep_is_orig: bool,
+        ep: &Side,
+        peer: &Side,
+    ) -> Self {
+        let (d_ep, d_peer) = (dir_of(ep_is_orig), dir_of(!ep_is_orig));
+        let mut hold = [false; 2];
+        hold[d_ep.index()] = peer.reasm.acked_unseen() || Held::holds(held, d_ep);
+        hold[d_peer.index()] = ep.reasm.acked_unseen() || Held::holds(held, d_peer);
+        HoldSink { inner, held, hold }
+    }
+
+    fn push(&mut self, dir: Dir, d: Delivery) {
+        let h = self.held.get_or_insert_with(Box::default);
+        if let Delivery::Data(_, b) = &d {
+            h.bytes += b.len();
+        }
+        h.calls.push((dir, d));
+    }
+}
+
+impl<S: StreamSink> StreamSink for HoldSink<'_, S> {
+    fn on_data(&mut self, dir: Dir, ts_ns: i64, data: &[u8]) {
+        if self.hold[dir.index()] {
+            self.push(dir, Delivery::Data(ts_ns, data.to_vec()));
+        } else {
+            self.inner.on_data(dir, ts_ns, data);
+        }
+    }
+    fn on_gap(&mut self, dir: Dir, ts_ns: i64, len: u64) {
+        if self.hold[dir.index()] {
+            self.push(dir, Delivery::Gap(ts_ns, len));
+        } else {
+            self.inner.on_gap(dir, ts_ns, len);
+        }
+    }
+    fn on_fin(&mut self, dir: Dir, ts_ns: i64) {
+        if self.hold[dir.index()] {
+            self.push(dir, Delivery::Fin(ts_ns));
+        } else {
+            self.inner.on_fin(dir, ts_ns);
+        }
+    }
+    fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String) {
+        self.inner.on_event(ts_ns, kind, detail);
+    }
+}
+
+/// Pass on held deliveries of a direction once the bytes they waited for were seen or
+/// declared missing; all of them past the out-of-order cap (order is then given up rather
+/// than memory).
+fn release_held(
+    held: &mut Option<Box<Held>>,
+    sink: &mut impl StreamSink,
+    cfg: &Config,
+    ep_is_orig: bool,
+    ep: &Side,
+    peer: &Side,
+) {
+    let Some(h) = held.as_mut() else {
+        return;
+    };
+    let mut waiting = [false; 2];
+    waiting[dir_of(ep_is_orig).index()] = peer.reasm.acked_unseen();
+    waiting[dir_of(!ep_is_orig).index()] = ep.reasm.acked_unseen();
+    if h.bytes > cfg.max_ooo_bytes {
+        waiting = [false; 2];
+    }
+    let calls = std::mem::take(&mut h.calls);
+    h.bytes = 0;
+    for (dir, d) in calls {
+        if waiting[dir.index()] {
+            if let Delivery::Data(_, b) = &d {
+                h.bytes += b.len();
+            }
+            h.calls.push((dir, d));
+        } else {
+            deliver(sink, dir, d);
+        }
+    }
+    if h.calls.is_empty() {
+        *held = None;
+    }
+}
+
+fn deliver(sink: &mut impl StreamSink, dir: Dir, d: Delivery) {
+    match d {
+        Delivery::Data(ts, b) => sink.on_data(dir, ts, &b),
+        Delivery::Gap(ts, len) => sink.on_gap(dir, ts, len),
+        Delivery::Fin(ts) => sink.on_fin(dir, ts),
+    }
 }
 
 /// Adapts a sink so reassembly of side `a`/`b` reports the right direction.
@@ -231,6 +366,7 @@ impl Connection {
             zero_windows: 0,
             reported: 0,
             end_reason: None,
+            held: None,
         }
     }
 
@@ -278,7 +414,9 @@ impl Connection {
 
     /// Bytes held in out-of-order buffers.
     pub fn buffered_bytes(&self) -> usize {
-        self.a.reasm.buffered_bytes() + self.b.reasm.buffered_bytes()
+        self.a.reasm.buffered_bytes()
+            + self.b.reasm.buffered_bytes()
+            + self.held.as_ref().map_or(0, |h| h.bytes)
     }
 
     /// Whether `seg` starts a new connection on this 4-tuple (port reuse): a SYN without ACK
@@ -440,11 +578,63 @@ impl Connection {
         let is_orig = from_a == self.a_is_orig;
         let pkts = self.pkts;
         let data_pos = rel_seq + i64::from(f.syn()); // position of the first payload byte
+        let mut held = self.held.take();
         let (ep, peer) = self.sides(from_a);
+        // The acknowledgment first: this side had received those bytes of the peer's stream
+        // before it sent this segment's payload.
+        {
+            let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
+            let mut pcx = Ctx {
+                dir: dir_of(!is_orig),
+                cfg,
+                sink: &mut hs,
+                pkts,
+            };
+            if f.ack() && rel_ack >= 1 {
+                peer.reasm.acked(&mut pcx, ts, (rel_ack - 1) as u64);
+            } else {
+                peer.reasm.hole_check(&mut pcx, ts);
+            }
+        }
+        // New bytes from this side beyond its own acknowledged hole, acknowledging all the
+        // peer's bytes held behind that hole: a whole round trip went by without the missing
+        // bytes showing up, so they were lost from the capture, not captured late. The gap
+        // goes first, then the peer's held bytes, then this side's.
+        if len > 0
+            && !f.rst()
+            && f.ack()
+            && ep.reasm.acked_unseen()
+            && data_pos >= 1
+            && (data_pos - 1) as u64 > ep.reasm.next
+            && rel_ack >= 1
+            && (rel_ack - 1) as u64 >= peer.reasm.next
+            && Held::holds(&held, dir_of(!is_orig))
+        {
+            {
+                let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
+                let mut cx = Ctx {
+                    dir: dir_of(is_orig),
+                    cfg,
+                    sink: &mut hs,
+                    pkts,
+                };
+                ep.reasm.declare_acked_hole(&mut cx, ts);
+            }
+            release_held(&mut held, sink, cfg, is_orig, ep, peer);
+            let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
+            let mut cx = Ctx {
+                dir: dir_of(is_orig),
+                cfg,
+                sink: &mut hs,
+                pkts,
+            };
+            ep.reasm.drain_ready(&mut cx, ts);
+        }
+        let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
         let mut cx = Ctx {
             dir: dir_of(is_orig),
             cfg,
-            sink: &mut *sink,
+            sink: &mut hs,
             pkts,
         };
         let mut arrival = None;
@@ -470,23 +660,8 @@ impl Connection {
             let fin_off = (data_pos + len - 1) as u64;
             ep.reasm.fin(&mut cx, ts, fin_off);
         }
-        if f.ack() && rel_ack >= 1 {
-            let mut pcx = Ctx {
-                dir: dir_of(!is_orig),
-                cfg,
-                sink: &mut *cx.sink,
-                pkts,
-            };
-            peer.reasm.acked(&mut pcx, ts, (rel_ack - 1) as u64);
-        } else {
-            let mut pcx = Ctx {
-                dir: dir_of(!is_orig),
-                cfg,
-                sink: &mut *cx.sink,
-                pkts,
-            };
-            peer.reasm.hole_check(&mut pcx, ts);
-        }
+        release_held(&mut held, sink, cfg, is_orig, ep, peer);
+        self.held = held;
         match arrival {
             Some(Arrival::Old) => self.retransmitted += 1,
             Some(Arrival::FillsHole) => self.out_of_order += 1,
@@ -936,6 +1111,28 @@ impl Connection {
         self.end_reason = Some(reason);
         let pkts = self.pkts;
         let cfg = Config::default();
+        // Acknowledged holes are declared first and what waited behind them goes out; then
+        // each direction delivers what it still buffers.
+        let mut held = self.held.take();
+        if held.is_some() {
+            for from_a in [true, false] {
+                let is_orig = from_a == self.a_is_orig;
+                let (ep, peer) = self.sides(from_a);
+                let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
+                let mut cx = Ctx {
+                    dir: dir_of(is_orig),
+                    cfg: &cfg,
+                    sink: &mut hs,
+                    pkts,
+                };
+                ep.reasm.declare_acked_hole(&mut cx, ts_ns);
+            }
+            if let Some(h) = held {
+                for (dir, d) in h.calls {
+                    deliver(sink, dir, d);
+                }
+            }
+        }
         for from_a in [true, false] {
             let is_orig = from_a == self.a_is_orig;
             let (ep, _) = self.sides(from_a);

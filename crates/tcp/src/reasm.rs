@@ -76,6 +76,11 @@ impl Reasm {
         self.buffered
     }
 
+    /// The peer acknowledged bytes of this direction the capture has not shown yet.
+    pub(crate) fn acked_unseen(&self) -> bool {
+        self.acked > self.next
+    }
+
     /// Payload of a segment at stream offset `off`: `data` captured, `wire_len` on the wire.
     pub(crate) fn data<S: StreamSink>(
         &mut self,
@@ -370,28 +375,47 @@ impl Reasm {
                 if cx.pkts.saturating_sub(p) >= u64::from(cx.cfg.gap_grace_packets)
                     || ts.saturating_sub(t) >= cx.cfg.gap_grace_ns
                 {
-                    let first = self
-                        .ooo
-                        .as_ref()
-                        .and_then(|m| m.keys().next().copied())
-                        .unwrap_or(u64::MAX);
-                    let upto = first.min(self.acked);
-                    let lost = upto - self.next;
-                    cx.sink.on_event(
-                        ts,
-                        EventKind::ContentGap,
-                        format!(
-                            "{lost} bytes at stream offset {} acknowledged by the peer but not in the capture",
-                            self.next
-                        ),
-                    );
-                    self.gap(cx, ts, lost);
-                    self.drain(cx, None);
-                    if self.acked > self.next {
-                        self.hole_since = Some((cx.pkts, ts));
-                    }
+                    self.declare_acked_hole(cx, ts);
+                    self.drain_ready(cx, ts);
                 }
             }
+        }
+    }
+
+    /// Give up waiting for the first acknowledged hole: it becomes a gap now. Buffered bytes
+    /// after it are not delivered yet (`drain_ready`), so the caller can first pass on what
+    /// the other direction sent in between.
+    pub(crate) fn declare_acked_hole<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
+        if self.acked <= self.next {
+            return;
+        }
+        let since = self.hole_since.map_or(ts, |(_, t)| t);
+        let first = self
+            .ooo
+            .as_ref()
+            .and_then(|m| m.keys().next().copied())
+            .unwrap_or(u64::MAX);
+        let upto = first.min(self.acked);
+        let lost = upto - self.next;
+        cx.sink.on_event(
+            ts,
+            EventKind::ContentGap,
+            format!(
+                "{lost} bytes at stream offset {} acknowledged by the peer but not in the capture",
+                self.next
+            ),
+        );
+        // The missing bytes had reached the peer when it first acknowledged past them: a
+        // message they end, ends then (not when the wait for them ran out).
+        self.gap(cx, since, lost);
+    }
+
+    /// Deliver what became in order after a declared hole, and start waiting on the next
+    /// acknowledged hole if there is one.
+    pub(crate) fn drain_ready<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
+        self.drain(cx, None);
+        if self.acked > self.next {
+            self.hole_since = Some((cx.pkts, ts));
         }
     }
 

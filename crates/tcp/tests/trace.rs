@@ -16,20 +16,26 @@ struct Sink {
     gaps: Vec<(Dir, u64)>,
     fins: Vec<Dir>,
     events: Vec<EventKind>,
+    /// Every delivery in the order the sink got it: (direction, what, capture time).
+    order: Vec<(Dir, String, i64)>,
 }
 
 impl StreamSink for Sink {
     fn on_data(&mut self, dir: Dir, ts: i64, data: &[u8]) {
         self.data[dir.index()].extend_from_slice(data);
         self.chunks.push((dir, ts, data.len()));
+        self.order
+            .push((dir, String::from_utf8_lossy(data).into_owned(), ts));
     }
-    fn on_gap(&mut self, dir: Dir, _ts: i64, len: u64) {
+    fn on_gap(&mut self, dir: Dir, ts: i64, len: u64) {
         self.gaps.push((dir, len));
+        self.order.push((dir, format!("gap {len}"), ts));
         // Keep offsets aligned in the collected stream.
         self.data[dir.index()].extend(std::iter::repeat_n(0u8, len as usize));
     }
-    fn on_fin(&mut self, dir: Dir, _ts: i64) {
+    fn on_fin(&mut self, dir: Dir, ts: i64) {
         self.fins.push(dir);
+        self.order.push((dir, "fin".into(), ts));
     }
     fn on_event(&mut self, _ts: i64, kind: EventKind, _detail: String) {
         self.events.push(kind);
@@ -451,6 +457,87 @@ fn acked_hole_becomes_a_gap_after_the_grace_period_only() {
     assert!(t.sink.gaps.is_empty());
     assert_eq!(t.sink.data[0], b"0123456789");
     assert_eq!(s.client_missing_bytes, 0);
+}
+
+/// The deliveries of `t` as (direction, what) in the order the sink got them.
+fn order(t: &T) -> Vec<(Dir, &str)> {
+    t.sink
+        .order
+        .iter()
+        .map(|(d, w, _)| (*d, w.as_str()))
+        .collect()
+}
+
+#[test]
+fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
+    use Dir::{ToClient as S2C, ToServer as C2S};
+    // Keep-alive: response 1 loses its middle segment in the capture (the capturing kernel
+    // dropped it); the client acknowledges all of it and sends request 2, the server answers.
+    // The application must see response 1 end (with its gap) before request 2, and the gap
+    // dated when the client acknowledged the bytes, not when the wait for them ran out.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"AAAA"); // 5005..5009 "BBBB" never captured
+    let acked_at = t.now;
+    t.data(C, 1005, 5009, b"GET2");
+    t.data(S, 5009, 1009, b"RESP");
+    assert_eq!(
+        order(&t),
+        vec![
+            (C2S, "GET1"),
+            (S2C, "AAAA"),
+            (S2C, "gap 4"),
+            (C2S, "GET2"),
+            (S2C, "RESP")
+        ]
+    );
+    let gap_ts = t.sink.order.iter().find(|o| o.1 == "gap 4").map(|o| o.2);
+    assert_eq!(gap_ts, Some(acked_at));
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.server_missing_bytes, 4);
+
+    // The same bytes captured late (a span port delayed one direction): no gap, and the
+    // late bytes still come before the request that acknowledged them.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"AAAA");
+    t.data(C, 1005, 5009, b"GET2");
+    t.data(S, 5005, 1005, b"BBBB");
+    t.data(S, 5009, 1009, b"RESP");
+    t.finish(EndReason::EndOfCapture);
+    assert!(t.sink.gaps.is_empty());
+    assert_eq!(
+        order(&t),
+        vec![
+            (C2S, "GET1"),
+            (S2C, "AAAA"),
+            (S2C, "BBBB"),
+            (C2S, "GET2"),
+            (S2C, "RESP")
+        ]
+    );
+
+    // The capture ends while request 2 waits: the hole is declared, then request 2 and the
+    // client's FIN follow.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"AAAA");
+    t.data(C, 1005, 5009, b"GET2");
+    t.fin(C, 1009, 5009);
+    t.finish(EndReason::EndOfCapture);
+    assert_eq!(
+        order(&t),
+        vec![
+            (C2S, "GET1"),
+            (S2C, "AAAA"),
+            (S2C, "gap 4"),
+            (C2S, "GET2"),
+            (C2S, "fin")
+        ]
+    );
 }
 
 #[test]

@@ -204,6 +204,7 @@ enum Delivery {
 }
 
 impl Held {
+    #[inline]
     fn holds(held: &Option<Box<Held>>, dir: Dir) -> bool {
         held.as_ref()
             .is_some_and(|h| h.calls.iter().any(|(d, _)| *d == dir))
@@ -580,22 +581,26 @@ impl Connection {
         let data_pos = rel_seq + i64::from(f.syn()); // position of the first payload byte
         let mut held = self.held.take();
         let (ep, peer) = self.sides(from_a);
+        // A reassembly context for direction `$dir` whose deliveries go through the hold.
+        macro_rules! held_cx {
+            ($dir:expr, $cx:ident => $body:expr) => {{
+                let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
+                let mut $cx = Ctx {
+                    dir: $dir,
+                    cfg,
+                    sink: &mut hs,
+                    pkts,
+                };
+                $body
+            }};
+        }
         // The acknowledgment first: this side had received those bytes of the peer's stream
         // before it sent this segment's payload.
-        {
-            let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
-            let mut pcx = Ctx {
-                dir: dir_of(!is_orig),
-                cfg,
-                sink: &mut hs,
-                pkts,
-            };
-            if f.ack() && rel_ack >= 1 {
-                peer.reasm.acked(&mut pcx, ts, (rel_ack - 1) as u64);
-            } else {
-                peer.reasm.hole_check(&mut pcx, ts);
-            }
-        }
+        held_cx!(dir_of(!is_orig), pcx => if f.ack() && rel_ack >= 1 {
+            peer.reasm.acked(&mut pcx, ts, (rel_ack - 1) as u64);
+        } else {
+            peer.reasm.hole_check(&mut pcx, ts);
+        });
         // New bytes from this side beyond its own acknowledged hole, acknowledging all the
         // peer's bytes held behind that hole: a whole round trip went by without the missing
         // bytes showing up, so they were lost from the capture, not captured late. The gap
@@ -610,25 +615,9 @@ impl Connection {
             && (rel_ack - 1) as u64 >= peer.reasm.next
             && Held::holds(&held, dir_of(!is_orig))
         {
-            {
-                let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
-                let mut cx = Ctx {
-                    dir: dir_of(is_orig),
-                    cfg,
-                    sink: &mut hs,
-                    pkts,
-                };
-                ep.reasm.declare_acked_hole(&mut cx, ts);
-            }
+            held_cx!(dir_of(is_orig), cx => ep.reasm.declare_acked_hole(&mut cx, ts));
             release_held(&mut held, sink, cfg, is_orig, ep, peer);
-            let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
-            let mut cx = Ctx {
-                dir: dir_of(is_orig),
-                cfg,
-                sink: &mut hs,
-                pkts,
-            };
-            ep.reasm.drain_ready(&mut cx, ts);
+            held_cx!(dir_of(is_orig), cx => ep.reasm.drain_ready(&mut cx, ts));
         }
         let mut hs = HoldSink::new(&mut *sink, &mut held, is_orig, ep, peer);
         let mut cx = Ctx {

@@ -105,6 +105,20 @@ fn analysis_matches_the_generators_truth() {
         .filter(|r| r["stream_id"] == "0")
         .collect();
     assert!(reqs.len() > 500);
+    let truth_req: HashMap<(String, i64, i64), &HashMap<String, String>> = reqs
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["client_ip"].clone(),
+                    int(r, "client_port"),
+                    int(r, "trans_depth"),
+                ),
+                r,
+            )
+        })
+        .collect();
+    let (mut idle_checked, mut after_lossy_response) = (0, 0);
     let mut checked = 0;
     for r in &reqs {
         let h = http
@@ -169,9 +183,31 @@ fn analysis_matches_the_generators_truth() {
                 "{what}: response end"
             );
         }
+        // The generator's clients wait for each response before the next request, so no
+        // request is pipelined, however the capture lost bytes of the responses.
+        assert_eq!(h["pipelined"].bool(), Some(false), "{what}: pipelined");
+        let depth = int(r, "trans_depth");
+        if let Some(prev) =
+            truth_req.get(&(r["client_ip"].clone(), int(r, "client_port"), depth - 1))
+        {
+            let prev_lost = int(prev, "response_missing_bytes") > 0;
+            after_lossy_response += i64::from(prev_lost);
+            if !prev_lost || prev["chunked"] == "0" {
+                assert_eq!(
+                    h["idle_before_us"].int(),
+                    Some((int(r, "request_ns") - int(prev, "response_end_ns")) / 1000),
+                    "{what}: idle before"
+                );
+                idle_checked += 1;
+            }
+        }
         checked += 1;
     }
     assert_eq!(checked, reqs.len());
+    assert!(
+        idle_checked > 100 && after_lossy_response > 0,
+        "{idle_checked} idle times checked, {after_lossy_response} requests after a lossy response"
+    );
 }
 
 /// Every table as a sorted list of printed rows.

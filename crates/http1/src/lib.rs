@@ -361,8 +361,15 @@ pub struct Http1 {
     after_close: u32,
     server_fin_ts: Option<i64>,
     close_announced_ts: Option<i64>,
+    /// When the previous response's last byte arrived (for `pipelined`, `idle_before`).
     prev_response_end: Option<i64>,
-    prev_complete: bool,
+    /// The previous request had a response (else whether the next was pipelined is unknown).
+    prev_answered: bool,
+    /// The previous response was seen whole.
+    prev_clean: bool,
+    /// Last response bytes skipped while resynchronising after a gap: the aborted response
+    /// went on until then.
+    skipped_until: Option<i64>,
     proxy: Option<ProxyHeader>,
     upgraded: Option<String>,
     saw_http: bool,
@@ -397,7 +404,8 @@ impl Http1 {
     pub fn new(cfg: &Config) -> Http1 {
         Http1 {
             max_header: cfg.max_header_bytes.max(256),
-            prev_complete: true,
+            prev_answered: true,
+            prev_clean: true,
             ..Http1::default()
         }
     }
@@ -465,7 +473,18 @@ impl Http1 {
             Phase::Start => self.start(dir, ts, data, sink),
             Phase::Headers => self.headers(dir, ts, data, sink),
             Phase::Body(body) => self.body(dir, ts, data, body, sink),
-            Phase::Resync => self.resync(dir, ts, data, sink),
+            Phase::Resync => {
+                let n = self.resync(dir, ts, data, sink);
+                if dir == Dir::ToClient && n > 0 {
+                    self.skipped_until = Some(self.skipped_until.map_or(ts, |e| e.max(ts)));
+                    if self.resps.is_empty() && !self.prev_clean {
+                        // Its transaction is out already: what follows still learns when
+                        // it really ended.
+                        self.prev_response_end = self.prev_response_end.map(|e| e.max(ts));
+                    }
+                }
+                n
+            }
         }
     }
 
@@ -1352,7 +1371,7 @@ impl Http1 {
         t.reused_connection = t.trans_depth > 1;
         if req_seen {
             t.pipelined = t.trans_depth > 1
-                && (!self.prev_complete || self.prev_response_end.is_none_or(|e| t.ts < e));
+                && (!self.prev_answered || self.prev_response_end.is_none_or(|e| t.ts < e));
             t.idle_before_ns = self
                 .prev_response_end
                 .filter(|_| t.trans_depth > 1)
@@ -1399,7 +1418,16 @@ impl Http1 {
                 t.ttfb_ns = t.request_end_ts.map(|e| r.ts - e);
                 t.total_ns = r.end_ts.filter(|_| req_seen).map(|e| e - t.ts);
                 self.prev_response_end = r.end_ts;
-                self.prev_complete = r.complete;
+                if !r.complete {
+                    // Cut short by a gap: its remaining bytes were skipped until then.
+                    self.prev_response_end = match (r.end_ts, self.skipped_until) {
+                        (Some(e), Some(k)) => Some(e.max(k)),
+                        (e, k) => e.or(k),
+                    };
+                }
+                self.prev_clean = r.complete;
+                self.skipped_until = None;
+                self.prev_answered = true;
                 if r.status == 101
                     || t.method
                         .as_deref()
@@ -1409,7 +1437,7 @@ impl Http1 {
                 }
             }
             None => {
-                self.prev_complete = false;
+                self.prev_answered = false;
             }
         }
         sink.transaction(t);

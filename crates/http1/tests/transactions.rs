@@ -324,6 +324,41 @@ fn gap_in_body_counts_missing_and_next_message_parses() {
 }
 
 #[test]
+fn a_response_cut_by_a_gap_still_ends_when_its_last_bytes_came() {
+    // Chunked response 1 loses bytes across a chunk boundary: its framing is lost and the
+    // parser skips its tail (captured at t=4) to the next status line. Request 2 at t=10
+    // came after all of response 1's bytes: not pipelined, idle since t=4. The same with
+    // request 2 sent before that tail (t=3.5): pipelined.
+    for (req2_at, pipelined, idle) in [(10, false, Some(6)), (3, true, None)] {
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        h.on_data(C, 1, GET, &mut r);
+        h.on_data(
+            S,
+            2,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n",
+            &mut r,
+        );
+        h.on_gap(S, 3, 20, &mut r);
+        let mut script: Vec<(Dir, i64, &[u8])> = vec![
+            (S, 4, b"zz\r\n4\r\nwxyz\r\n0\r\n\r\n"),
+            (C, req2_at, GET),
+            (S, 11, OK5),
+        ];
+        script.sort_by_key(|s| s.1);
+        for (d, ts, b) in script {
+            h.on_data(d, ts, b, &mut r);
+        }
+        h.finish(12, &mut r);
+        assert_eq!(r.tx.len(), 2);
+        assert!(!r.tx[0].complete);
+        assert_eq!(r.tx[1].status, Some(200));
+        assert_eq!(r.tx[1].pipelined, pipelined, "request 2 at {req2_at}");
+        assert_eq!(r.tx[1].idle_before_ns, idle, "request 2 at {req2_at}");
+    }
+}
+
+#[test]
 fn gap_in_headers_resynchronises() {
     let mut h = Http1::new(&Config::default());
     let mut r = Rec::default();

@@ -204,6 +204,17 @@ enum Delivery {
 }
 
 impl Held {
+    /// Capture time of the first held delivery of `dir`.
+    fn first_ts(held: &Option<Box<Held>>, dir: Dir) -> Option<i64> {
+        let h = held.as_ref()?;
+        h.calls
+            .iter()
+            .find(|(d, _)| *d == dir)
+            .map(|(_, d)| match d {
+                Delivery::Data(ts, _) | Delivery::Gap(ts, _) | Delivery::Fin(ts) => *ts,
+            })
+    }
+
     #[inline]
     fn holds(held: &Option<Box<Held>>, dir: Dir) -> bool {
         held.as_ref()
@@ -616,6 +627,10 @@ impl Connection {
             && Held::holds(&held, dir_of(!is_orig))
         {
             held_cx!(dir_of(is_orig), cx => ep.reasm.declare_acked_hole(&mut cx, ts));
+            // What this side had sent before the held bytes were captured goes before them.
+            if let Some(by) = Held::first_ts(&held, dir_of(!is_orig)) {
+                held_cx!(dir_of(is_orig), cx => ep.reasm.deliver_captured_by(&mut cx, by));
+            }
             release_held(&mut held, sink, cfg, is_orig, ep, peer);
             held_cx!(dir_of(is_orig), cx => ep.reasm.drain_ready(&mut cx, ts));
         }
@@ -1115,6 +1130,9 @@ impl Connection {
                     pkts,
                 };
                 ep.reasm.declare_acked_hole(&mut cx, ts_ns);
+                if let Some(by) = Held::first_ts(cx.sink.held, dir_of(!is_orig)) {
+                    ep.reasm.deliver_captured_by(&mut cx, by);
+                }
             }
             if let Some(h) = held {
                 for (dir, d) in h.calls {

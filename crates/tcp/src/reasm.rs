@@ -286,11 +286,21 @@ impl Reasm {
     /// before a missing middle one ends when the middle one arrives, as in Wireshark. When
     /// a gap was declared instead, nothing arrived: the chunks keep their own times.
     fn drain<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, filled_at: Option<i64>) {
+        self.drain_captured_by(cx, filled_at, i64::MAX);
+    }
+
+    /// `drain`, stopping at the first chunk captured after `by`.
+    fn drain_captured_by<S: StreamSink>(
+        &mut self,
+        cx: &mut Ctx<'_, S>,
+        filled_at: Option<i64>,
+        by: i64,
+    ) {
         while let Some(map) = self.ooo.as_mut() {
             let Some(entry) = map.first_entry() else {
                 break;
             };
-            if *entry.key() > self.next {
+            if *entry.key() > self.next || entry.get().ts > by {
                 break;
             }
             let k = *entry.key();
@@ -408,6 +418,12 @@ impl Reasm {
         // The missing bytes had reached the peer when it first acknowledged past them: a
         // message they end, ends then (not when the wait for them ran out).
         self.gap(cx, since, lost);
+    }
+
+    /// After a declared hole: deliver the buffered bytes now in order that were captured by
+    /// `by`, sent before what the other direction sent at `by` had arrived.
+    pub(crate) fn deliver_captured_by<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, by: i64) {
+        self.drain_captured_by(cx, None, by);
     }
 
     /// Deliver what became in order after a declared hole, and start waiting on the next

@@ -519,6 +519,27 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
         ]
     );
 
+    // The lost segment is in the middle of response 1: its tail was captured (and buffered
+    // behind the hole) before request 2, so it goes before request 2; response 2 after it.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"AAAA"); // 5005..5009 never captured
+    t.data(S, 5009, 1005, b"CCCC");
+    t.data(C, 1005, 5013, b"GET2");
+    t.data(S, 5013, 1009, b"RESP");
+    assert_eq!(
+        order(&t),
+        vec![
+            (C2S, "GET1"),
+            (S2C, "AAAA"),
+            (S2C, "gap 4"),
+            (S2C, "CCCC"),
+            (C2S, "GET2"),
+            (S2C, "RESP")
+        ]
+    );
+
     // The capture ends while request 2 waits: the hole is declared, then request 2 and the
     // client's FIN follow.
     let mut t = T::new();

@@ -256,7 +256,8 @@ fn rows_are_identical_for_any_thread_count_and_window_size() {
         assert!(other == base, "{args:?}: row sets differ");
     }
     // Corpus captures: files processed side by side versus one thread.
-    if let Some(shared) = shared_captures("rows_are_identical_for_any_thread_count_and_window_size")
+    if let Some(shared) =
+        shared_captures("rows_are_identical_for_any_thread_count_and_window_size (its corpus part)")
     {
         let dirs = [
             shared.join("zeek/http"),

@@ -432,22 +432,24 @@ impl Connection {
     }
 
     /// Whether `seg` starts a new connection on this 4-tuple (port reuse): a SYN without ACK
-    /// after this connection closed, or with an initial sequence number other than the one
-    /// this side opened with once data has flowed.
+    /// with an initial sequence number other than the one this side opened with, after this
+    /// connection closed or once data has flowed.
     pub fn starts_new_connection(&self, seg: &Segment<'_>) -> bool {
         if !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
         if self.is_closed() {
-            // A retransmission of the very SYN that opened a connection which was refused
-            // is not a new connection.
+            // The very SYN that opened this connection, again: a retransmission (of a
+            // refused handshake) or a duplicate of the packet (a capture on two interfaces
+            // at once, a span port copying twice). A new connection on the same 4-tuple
+            // starts from another ISN (RFC 9293 3.4.1; TIME-WAIT reuse needs a larger one).
             let side = if seg.src == self.a.ep {
                 &self.a
             } else {
                 &self.b
             };
             let same_isn = side.seq.is_some_and(|u| u.base() == SeqNumber(seg.seq));
-            return !(same_isn && side.last <= 1);
+            return !same_isn;
         }
         let side = if seg.src == self.a.ep {
             &self.a

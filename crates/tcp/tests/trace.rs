@@ -663,6 +663,23 @@ fn port_reuse_starts_a_new_connection() {
         wire_len: 0,
     };
     assert!(conn.starts_new_connection(&new_syn));
+    // The opening SYN again, after data flowed and both sides closed: a duplicate of that
+    // packet (a capture taken on two interfaces at once, or a span port duplicating), not a
+    // new connection: a new one on the same 4-tuple must start from another ISN.
+    let mut t = T::new();
+    t.handshake()
+        .data(C, 1001, 5001, b"GET")
+        .fin(C, 1004, 5001)
+        .fin(S, 5001, 1005)
+        .ack(C, 1005, 5002);
+    let conn = t.conn.as_ref().unwrap();
+    assert!(conn.is_closed());
+    let dup = Segment {
+        seq: 1000,
+        ..new_syn
+    };
+    assert!(!conn.starts_new_connection(&dup));
+    assert!(conn.starts_new_connection(&new_syn));
     // A retransmitted SYN of a refused handshake is the same connection.
     let mut t = T::new();
     t.syn(C, 1000).rst(S, 0, 1001, true);

@@ -468,6 +468,16 @@ fn order(t: &T) -> Vec<(Dir, &str)> {
         .collect()
 }
 
+/// Keep-alive exchange 1 under way: request "GET1" (client 1001..1005), and the first 4 bytes
+/// of its response "AAAA" (server 5001..5005).
+fn first_exchange_started() -> T {
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"AAAA");
+    t
+}
+
 #[test]
 fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
     use Dir::{ToClient as S2C, ToServer as C2S};
@@ -475,10 +485,7 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
     // dropped it); the client acknowledges all of it and sends request 2, the server answers.
     // The application must see response 1 end (with its gap) before request 2, and the gap
     // dated when the client acknowledged the bytes, not when the wait for them ran out.
-    let mut t = T::new();
-    t.handshake();
-    t.data(C, 1001, 5001, b"GET1");
-    t.data(S, 5001, 1005, b"AAAA"); // 5005..5009 "BBBB" never captured
+    let mut t = first_exchange_started(); // 5005..5009 "BBBB" never captured
     let acked_at = t.now;
     t.data(C, 1005, 5009, b"GET2");
     t.data(S, 5009, 1009, b"RESP");
@@ -499,10 +506,7 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
 
     // The same bytes captured late (a span port delayed one direction): no gap, and the
     // late bytes still come before the request that acknowledged them.
-    let mut t = T::new();
-    t.handshake();
-    t.data(C, 1001, 5001, b"GET1");
-    t.data(S, 5001, 1005, b"AAAA");
+    let mut t = first_exchange_started();
     t.data(C, 1005, 5009, b"GET2");
     t.data(S, 5005, 1005, b"BBBB");
     t.data(S, 5009, 1009, b"RESP");
@@ -521,10 +525,7 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
 
     // The lost segment is in the middle of response 1: its tail was captured (and buffered
     // behind the hole) before request 2, so it goes before request 2; response 2 after it.
-    let mut t = T::new();
-    t.handshake();
-    t.data(C, 1001, 5001, b"GET1");
-    t.data(S, 5001, 1005, b"AAAA"); // 5005..5009 never captured
+    let mut t = first_exchange_started(); // 5005..5009 never captured
     t.data(S, 5009, 1005, b"CCCC");
     t.data(C, 1005, 5013, b"GET2");
     t.data(S, 5013, 1009, b"RESP");
@@ -542,10 +543,7 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
 
     // The capture ends while request 2 waits: the hole is declared, then request 2 and the
     // client's FIN follow.
-    let mut t = T::new();
-    t.handshake();
-    t.data(C, 1001, 5001, b"GET1");
-    t.data(S, 5001, 1005, b"AAAA");
+    let mut t = first_exchange_started();
     t.data(C, 1005, 5009, b"GET2");
     t.fin(C, 1009, 5009);
     t.finish(EndReason::EndOfCapture);

@@ -46,7 +46,7 @@ use wirehouse_output::{Dataset, OutputError, TableBuilders};
 pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
 
-use framing::{FrameCtx, FramedWindow, PayloadRef, SegRef, frame_window};
+use framing::{FrameCtx, FramedWindow, PayloadRef, QueuePool, SegRef, frame_window};
 use shard::{Shard, ShardCtx};
 use stats::Counts;
 
@@ -383,9 +383,11 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
             return row;
         }
     };
+    let pool = QueuePool::default();
     let ctx = FrameCtx {
         shards: st.shards.len(),
         filter: cfg.filter.as_ref(),
+        pool: &pool,
     };
     let ranges = (cfg.threads * 2).max(1);
     let mut counts = Counts::default();
@@ -481,6 +483,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
         if let Some(e) = read_error {
             error = Some(e);
         }
+        pool.put(&mut framed);
         match next {
             Some((w, fw)) if error.is_none() => {
                 window = w;

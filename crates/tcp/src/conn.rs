@@ -687,6 +687,9 @@ impl Connection {
     /// Zeek adds a scaled `G` for gaps only while both sides are established (or closing
     /// cleanly from there).
     fn record_gaps(&mut self) {
+        if self.a.reasm.new_gaps == 0 && self.b.reasm.new_gaps == 0 {
+            return; // nearly every segment
+        }
         let clean = self.a.is_clean() && self.b.is_clean();
         for from_a in [true, false] {
             let is_orig = from_a == self.a_is_orig;

@@ -487,3 +487,44 @@ fn closed_connections_beyond_the_lingering_cap_are_retired_whole() {
         assert_eq!(r["server_bytes"].int(), Some(0));
     }
 }
+
+#[test]
+fn the_plain_segment_shortcut_changes_no_row() {
+    // The reassembler's shortcut for plain in-order segments must be invisible: every table
+    // is the same with it and without it, on a lossy generated capture, the real loopback
+    // recording, and the corpus's TCP and HTTP captures.
+    let (pcap, _) = generate("shortcut", |a| {
+        a.size = "8M".into();
+        a.seed = 5;
+        a.concurrency = 300;
+        a.retransmit = 0.03;
+        a.reorder = 0.03;
+        a.loss = 0.01;
+    });
+    let loopback = repo().join("datasets/loopback/http-loopback.pcap");
+    let mut inputs: Vec<PathBuf> = vec![pcap, loopback];
+    if let Some(shared) =
+        shared_captures("the_plain_segment_shortcut_changes_no_row (its corpus part)")
+    {
+        for d in [
+            "zeek/http",
+            "zeek/tcp",
+            "more/tcp",
+            "more/http1",
+            "more/websocket",
+            "more/proxy",
+            "more/large",
+        ] {
+            if shared.join(d).is_dir() {
+                inputs.push(shared.join(d));
+            }
+        }
+    }
+    let refs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let fast = row_set(&analyze("shortcut-on", &refs, &[]));
+    let general = row_set(&analyze("shortcut-off", &refs, &["--no-fast-path"]));
+    assert!(fast.len() > 1000, "{}", fast.len());
+    assert_eq!(fast.len(), general.len());
+    let first_diff = fast.iter().zip(&general).find(|(a, b)| a != b);
+    assert!(first_diff.is_none(), "first differing row: {first_diff:?}");
+}

@@ -48,6 +48,10 @@ pub(crate) struct AnalyzeArgs {
     /// earliest hole is given up as a gap (counted in connections.ooo_cap_hits).
     #[arg(long, value_name = "MIB", default_value_t = 4)]
     max_ooo_mib: usize,
+    /// Take the general reassembly path for every segment (for tests that check the plain
+    /// segment shortcut changes no result).
+    #[arg(long, hide = true)]
+    no_fast_path: bool,
     /// Window size in MiB: how much of a capture is framed at once (memory use is about
     /// two windows per input being read).
     #[arg(long, value_name = "MIB", default_value_t = 32)]
@@ -118,6 +122,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         filter,
         tcp: wirehouse_tcp::Config {
             max_ooo_bytes: a.max_ooo_mib.max(1) << 20,
+            plain_fast_path: !a.no_fast_path,
             ..wirehouse_tcp::Config::default()
         },
         ..Config::default()

@@ -484,6 +484,9 @@ impl Connection {
 
     /// Process one segment.
     pub fn on_segment(&mut self, seg: &Segment<'_>, cfg: &Config, sink: &mut impl StreamSink) {
+        if cfg.plain_fast_path && self.plain_segment(seg, sink) {
+            return;
+        }
         let from_a = seg.src == self.a.ep;
         self.pkts += 1;
         self.last_ts = self.last_ts.max(seg.ts_ns);
@@ -682,6 +685,74 @@ impl Connection {
             );
         }
         self.record_gaps();
+    }
+
+    /// The segment most of a capture is made of, handled without the general machinery: an
+    /// ACK, with no payload or with the next bytes of its direction, on a connection
+    /// established both ways, with nothing held back, buffered or missing on either side.
+    /// Returns false, having changed nothing, for any other segment.
+    ///
+    /// It runs the same steps as the general path in the same order, minus those that cannot
+    /// act on such a segment (SYN/FIN/RST handling, endpoint initialisation, state changes,
+    /// holding deliveries around holes, buffering). On the generated benchmark capture 95 %
+    /// of segments take it, which saves about a third of the reassembly stage's
+    /// instructions. A test runs whole captures both ways and compares every table.
+    fn plain_segment(&mut self, seg: &Segment<'_>, sink: &mut impl StreamSink) -> bool {
+        let f = seg.flags;
+        if !f.ack() || f.syn() || f.fin() || f.rst() || self.held.is_some() {
+            return false;
+        }
+        let from_a = seg.src == self.a.ep;
+        let len = i64::from(seg.wire_len);
+        let (ep, peer) = if from_a {
+            (&self.a, &self.b)
+        } else {
+            (&self.b, &self.a)
+        };
+        if ep.state != State::Established
+            || peer.state != State::Established
+            || ep.seq.is_none()
+            || peer.seq.is_none()
+        {
+            return false;
+        }
+        let rel_seq = ep.pos(SeqNumber(seg.seq));
+        let rel_ack = peer.pos(SeqNumber(seg.ack));
+        if rel_seq < 1
+            || rel_ack < 1
+            || !ep.reasm.is_plain()
+            || !peer.reasm.ack_is_plain((rel_ack - 1) as u64)
+        {
+            return false;
+        }
+        if len > 0
+            && ((rel_seq - 1) as u64 != ep.reasm.next || seg.payload.len() as u64 != len as u64)
+        {
+            return false;
+        }
+        // As in `on_segment`, in its order.
+        self.pkts += 1;
+        self.last_ts = self.last_ts.max(seg.ts_ns);
+        self.sides(from_a).0.pkts += 1;
+        self.handshake_timing(seg, from_a);
+        self.update_history(from_a, seg, rel_seq, len);
+        self.update_window(from_a, seg, sink);
+        let (_, peer) = self.sides(from_a);
+        let too_large = seg.ack == 0 && rel_ack - peer.ack > TOO_LARGE_SEQ_DELTA;
+        if !too_large && rel_ack > peer.ack {
+            peer.ack = rel_ack;
+        }
+        self.update_last_seq(from_a, rel_seq + len, seg, len, sink);
+        let is_orig = from_a == self.a_is_orig;
+        let (ep, peer) = self.sides(from_a);
+        peer.reasm.acked_plain((rel_ack - 1) as u64);
+        if len > 0 {
+            ep.reasm
+                .in_order_plain(sink, dir_of(is_orig), seg.ts_ns, seg.payload);
+        } else {
+            ep.reasm.no_hole();
+        }
+        true
     }
 
     /// Zeek adds a scaled `G` for gaps only while both sides are established (or closing

@@ -81,6 +81,48 @@ impl Reasm {
         self.acked > self.next
     }
 
+    /// Nothing buffered, no hole, no FIN: the next byte is all this direction waits for.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.ooo.is_none()
+            && self.high <= self.next
+            && self.fin_at.is_none()
+            && !self.acked_unseen()
+    }
+
+    /// Whether an acknowledgment up to `off` leaves no acknowledged hole (so [`Reasm::acked`]
+    /// would only move `acked`).
+    pub(crate) fn ack_is_plain(&self, off: u64) -> bool {
+        let off = self.fin_at.map_or(off, |f| off.min(f));
+        self.acked.max(off) <= self.next
+    }
+
+    /// [`Reasm::acked`] when [`Reasm::ack_is_plain`] holds.
+    pub(crate) fn acked_plain(&mut self, off: u64) {
+        let off = self.fin_at.map_or(off, |f| off.min(f));
+        self.acked = self.acked.max(off);
+        self.hole_since = None;
+    }
+
+    /// [`Reasm::data`] for a whole segment at exactly the next offset of a plain direction
+    /// ([`Reasm::is_plain`]): handed on, nothing to buffer, drain or declare.
+    pub(crate) fn in_order_plain<S: StreamSink>(
+        &mut self,
+        sink: &mut S,
+        dir: Dir,
+        ts: i64,
+        data: &[u8],
+    ) {
+        sink.on_data(dir, ts, data);
+        self.next += data.len() as u64;
+        self.high = self.next;
+        self.hole_since = None;
+    }
+
+    /// [`Reasm::hole_check`] on a plain direction.
+    pub(crate) fn no_hole(&mut self) {
+        self.hole_since = None;
+    }
+
     /// Payload of a segment at stream offset `off`: `data` captured, `wire_len` on the wire.
     pub(crate) fn data<S: StreamSink>(
         &mut self,

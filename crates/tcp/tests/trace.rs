@@ -775,3 +775,182 @@ proptest! {
         }
     }
 }
+
+/// Everything a connection reported, to compare two runs of the same trace.
+fn run_trace(
+    ops: &[(u8, u16, u16)],
+    opening: u8,
+    fast: bool,
+) -> (String, wirehouse_tcp::ConnSummary) {
+    let cfg = Config {
+        plain_fast_path: fast,
+        gap_grace_packets: 4,
+        ..Config::default()
+    };
+    let mut t = T::with(cfg);
+    let (c_isn, s_isn) = (1000u32, 5000u32);
+    match opening % 3 {
+        0 => {
+            t.handshake();
+        }
+        1 => {} // no handshake in the capture: a partial connection
+        _ => {
+            // The SYN/ACK shows up first.
+            t.synack(S, s_isn, c_isn + 1)
+                .syn(C, c_isn)
+                .ack(C, c_isn + 1, s_isn + 1);
+        }
+    }
+    // Bytes each side has sent so far (captured or not), and acknowledged of the peer.
+    let mut sent = [0u32; 2];
+    let pattern = |side: usize, off: u32, len: u32| -> Vec<u8> {
+        (off..off + len)
+            .map(|i| (i as u8) ^ (side as u8 * 0x55) | 1)
+            .collect()
+    };
+    for &(kind, a, b) in ops {
+        let side = usize::from(kind & 1);
+        let (who, isn, peer_isn) = if side == 0 {
+            (C, c_isn, s_isn)
+        } else {
+            (S, s_isn, c_isn)
+        };
+        let peer = 1 - side;
+        // Mostly the true acknowledgment; sometimes ahead of what was captured, or stale.
+        let ack_off = match a % 8 {
+            0 => sent[peer] + u32::from(b % 700),
+            1 => sent[peer].saturating_sub(u32::from(b % 90)),
+            _ => sent[peer],
+        };
+        let ack = peer_isn + 1 + ack_off;
+        let flags_ack = TcpFlags::ACK | if a % 3 == 0 { TcpFlags::PSH } else { 0 };
+        match (kind >> 1) % 12 {
+            0..=5 => {
+                // Next bytes, or a pure ACK.
+                let len = u32::from(b % 400) * u32::from(a % 5 != 0);
+                let p = pattern(side, sent[side], len);
+                t.seg(
+                    who,
+                    flags_ack,
+                    isn + 1 + sent[side],
+                    ack,
+                    &p,
+                    len,
+                    TcpOptions::default(),
+                    501,
+                );
+                sent[side] += len;
+            }
+            6 => {
+                // A retransmission of earlier bytes (some overlapping new ones).
+                let back = u32::from(a) % (sent[side] + 1);
+                let len = u32::from(b % 300) + 1;
+                let off = sent[side] - back;
+                let p = pattern(side, off, len);
+                t.seg(
+                    who,
+                    flags_ack,
+                    isn + 1 + off,
+                    ack,
+                    &p,
+                    len,
+                    TcpOptions::default(),
+                    501,
+                );
+                sent[side] = sent[side].max(off + len);
+            }
+            7 => {
+                // Bytes lost from the capture: the next segment lands beyond a hole.
+                sent[side] += u32::from(b % 500) + 1;
+            }
+            8 => {
+                // Zero window probe / ACK.
+                t.seg(
+                    who,
+                    TcpFlags::ACK,
+                    isn + 1 + sent[side],
+                    ack,
+                    b"",
+                    0,
+                    TcpOptions::default(),
+                    0,
+                );
+            }
+            9 => {
+                // A segment cut by the snaplen.
+                let len = u32::from(b % 300) + 2;
+                let p = pattern(side, sent[side], len / 2);
+                t.seg(
+                    who,
+                    flags_ack,
+                    isn + 1 + sent[side],
+                    ack,
+                    &p,
+                    len,
+                    TcpOptions::default(),
+                    501,
+                );
+                sent[side] += len;
+            }
+            10 if a % 4 == 0 => {
+                let flags = if b % 5 == 0 {
+                    TcpFlags::RST
+                } else {
+                    TcpFlags::FIN | TcpFlags::ACK
+                };
+                t.seg(
+                    who,
+                    flags,
+                    isn + 1 + sent[side],
+                    ack,
+                    b"",
+                    0,
+                    TcpOptions::default(),
+                    501,
+                );
+                sent[side] += u32::from(flags & TcpFlags::FIN != 0);
+            }
+            _ => {
+                // A segment without ACK (data before the handshake finished, or odd stacks).
+                let len = u32::from(b % 50);
+                let p = pattern(side, sent[side], len);
+                t.seg(
+                    who,
+                    TcpFlags::PSH,
+                    isn + 1 + sent[side],
+                    0,
+                    &p,
+                    len,
+                    TcpOptions::default(),
+                    501,
+                );
+                sent[side] += len;
+            }
+        }
+    }
+    let s = t.finish(EndReason::EndOfCapture);
+    (
+        format!(
+            "{:?} {:?} {:?} {:?}",
+            t.sink.order, t.sink.events, t.sink.gaps, t.sink.fins
+        ),
+        s,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+    /// The plain-segment shortcut is an optimisation only: any trace (handshake or not,
+    /// retransmissions, holes, acknowledgments of unseen bytes, zero windows, snaplen cuts,
+    /// FIN and RST) gives the same deliveries, events and summary with it on and off.
+    #[test]
+    fn the_plain_segment_shortcut_changes_nothing(
+        ops in proptest::collection::vec((any::<u8>(), any::<u16>(), any::<u16>()), 1..120),
+        opening in any::<u8>(),
+    ) {
+        let fast = run_trace(&ops, opening, true);
+        let general = run_trace(&ops, opening, false);
+        prop_assert_eq!(&fast.0, &general.0);
+        prop_assert_eq!(fast.1, general.1);
+    }
+}

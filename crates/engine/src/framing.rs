@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 use wirehouse_capture::{Framer, Packet, Stop, TS_UNKNOWN};
 use wirehouse_decode::{Decoded, Fate, Fragment, decode};
-use wirehouse_flow::{Addr, Endpoint, FlowKey, TcpFlags, TcpOptions, Vlans};
+use wirehouse_flow::{Addr, Endpoint, FlowKey, TcpFlags, TcpOptions, Vlans, shard_index};
 
 use crate::stats::Counts;
 
@@ -44,6 +44,9 @@ pub(crate) struct SegRef {
     pub(crate) wire_len: u32,
     /// Offset of the packet's record in the capture stream.
     pub(crate) file_offset: u64,
+    /// The flow's [`FlowKey::shard_hash`], computed once here for routing and reused by the
+    /// shard's connection table.
+    pub(crate) flow_hash: u64,
 }
 
 /// An IP fragment waiting for the (serial) reassembly step.
@@ -160,9 +163,9 @@ fn frame_range(
                     counts.filtered += 1;
                     return;
                 }
-                let key = FlowKey::new(s.src, s.dst, t.vlans);
+                let flow_hash = FlowKey::new(s.src, s.dst, t.vlans).shard_hash();
                 let off = (s.payload.as_ptr() as usize).wrapping_sub(buf_ptr);
-                shards[key.shard(ctx.shards)].push(SegRef {
+                shards[shard_index(flow_hash, ctx.shards)].push(SegRef {
                     ts_ns: s.ts_ns,
                     src: s.src,
                     dst: s.dst,
@@ -178,6 +181,7 @@ fn frame_range(
                     },
                     wire_len: s.wire_len,
                     file_offset: p.file_offset,
+                    flow_hash,
                 });
             }
             Decoded::Fragment(f) => {

@@ -582,8 +582,9 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
                 },
                 wire_len: seg.wire_len,
                 file_offset: fr.file_offset,
+                flow_hash: FlowKey::new(seg.src, seg.dst, t.vlans).shard_hash(),
             };
-            let s = FlowKey::new(r.src, r.dst, r.vlans).shard(shards);
+            let s = wirehouse_flow::shard_index(r.flow_hash, shards);
             let q = &mut framed.ranges[k].shards[s];
             // Keep the queue in capture order: the datagram completes at its last fragment.
             let at = q.partition_point(|x| x.file_offset <= fr.file_offset);

@@ -66,10 +66,57 @@ struct Entry {
     released: bool,
 }
 
+/// A connection table key: the flow key with the hash framing already computed to route the
+/// packet, so the table does not hash the key a second time (ordered and compared by the key
+/// alone; the hash is a function of it).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Keyed {
+    key: FlowKey,
+    hash: u64,
+}
+
+impl std::hash::Hash for Keyed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Hashes a [`Keyed`] by its precomputed flow hash. The shard index took that hash's top bits,
+/// which all of one shard's keys share, so the hash is multiplied once more to spread them
+/// again over the table's tag bits.
+#[derive(Clone, Copy, Default)]
+struct FlowHashed;
+
+#[derive(Default)]
+struct FlowHasher(u64);
+
+impl std::hash::Hasher for FlowHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `Keyed` is hashed with this hasher, and it writes one u64; fold anything else
+        // in rather than ignore it.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+}
+
+impl std::hash::BuildHasher for FlowHashed {
+    type Hasher = FlowHasher;
+    fn build_hasher(&self) -> FlowHasher {
+        FlowHasher::default()
+    }
+}
+
 pub(crate) struct Shard {
     /// Boxed: a table sized for its peak keeps empty slots, and at ~1 KB an inline entry
     /// made them cost as much as the live connections.
-    conns: HashMap<FlowKey, Box<Entry>, ahash::RandomState>,
+    conns: HashMap<Keyed, Box<Entry>, FlowHashed>,
     /// Latest timestamp this shard has seen.
     clock: i64,
     next_sweep: i64,
@@ -86,9 +133,10 @@ const SWEEP_EVERY_NS: i64 = 10 * 1_000_000_000;
 impl Shard {
     pub(crate) fn new(_index: usize) -> Shard {
         Shard {
-            // Fixed seeds: iteration order (and so row order within a part file) is the same
-            // on every run; the row set would be the same regardless.
-            conns: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            // The table hashes the flow hash computed at framing (ahash with fixed seeds), so
+            // iteration order, and so row order within a part file, is the same on every run;
+            // the row set would be the same regardless.
+            conns: HashMap::with_hasher(FlowHashed),
             clock: i64::MIN,
             next_sweep: i64::MIN,
             stats: FileStats::default(),
@@ -136,7 +184,11 @@ impl Shard {
             payload: data,
             wire_len: r.wire_len,
         };
-        let key = FlowKey::new(r.src, r.dst, r.vlans);
+        let key = Keyed {
+            key: FlowKey::new(r.src, r.dst, r.vlans),
+            hash: r.flow_hash,
+        };
+        debug_assert_eq!(key.hash, key.key.shard_hash());
         if let Some(e) = self.conns.get_mut(&key) {
             let idle = ts.saturating_sub(e.tcp.last_ts());
             let reason = if e.tcp.starts_new_connection(&seg) {
@@ -168,7 +220,7 @@ impl Shard {
         let tcp = Connection::new(&seg, ctx.tcp);
         let app = match ctx.flows {
             Some(_) => {
-                let n = self.flow_names.entry(key).or_insert(0);
+                let n = self.flow_names.entry(key.key).or_insert(0);
                 let reuse = *n;
                 *n += 1;
                 App::Flow(Box::new(FlowWriter::new(reuse, r.vlans.outer)))
@@ -220,7 +272,7 @@ impl Shard {
         ctx: &ShardCtx<'_>,
         rows: &mut TableBuilders,
     ) -> usize {
-        let mut closed: Vec<(i64, i64, FlowKey)> = self
+        let mut closed: Vec<(i64, i64, Keyed)> = self
             .conns
             .iter()
             .filter(|(_, e)| e.released)
@@ -252,7 +304,7 @@ impl Shard {
     /// Retire connections that are idle past the timeout, or closed past the linger.
     fn sweep(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
         let clock = self.clock;
-        let mut done: Vec<(FlowKey, EndReason)> = self
+        let mut done: Vec<(Keyed, EndReason)> = self
             .conns
             .iter()
             .filter_map(|(k, e)| {
@@ -290,7 +342,7 @@ impl Shard {
         if self.conns.len() < ctx.cap {
             return;
         }
-        let mut by_age: Vec<(i64, i64, FlowKey)> = self
+        let mut by_age: Vec<(i64, i64, Keyed)> = self
             .conns
             .iter()
             .map(|(k, e)| (e.tcp.last_ts(), e.conn_id, *k))
@@ -366,7 +418,7 @@ impl Shard {
 
     /// End of the stream: retire everything still open.
     pub(crate) fn finish(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
-        let mut keys: Vec<FlowKey> = self.conns.keys().copied().collect();
+        let mut keys: Vec<Keyed> = self.conns.keys().copied().collect();
         keys.sort_unstable();
         for k in keys {
             if let Some(e) = self.conns.remove(&k) {

@@ -1,6 +1,7 @@
 //! `wirehouse`: packet-capture archives in, queryable Parquet tables out.
 #![deny(missing_docs)]
 
+mod allocator;
 mod analyze;
 mod flows;
 mod summary;
@@ -83,6 +84,7 @@ fn walk(a: WalkArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    allocator::return_freed_memory_promptly();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

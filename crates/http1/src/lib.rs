@@ -571,6 +571,19 @@ impl Http1 {
         let max = self.max_header;
         let s = self.side(dir);
         let before = s.buf.len();
+        if before == 0 && !(s.at_stream_start && dir == Dir::ToServer) {
+            // The usual case: the whole header block is in these bytes. Parsed where it lies,
+            // instead of copied into `buf` (a fresh allocation grown by doubling for every
+            // message); the same block, so the same result.
+            if let Some(end) = header_end(&data[..data.len().min(max + 4)], 0) {
+                s.phase = Phase::Start;
+                match dir {
+                    Dir::ToServer => self.request_head(ts, &data[..end], sink),
+                    Dir::ToClient => self.response_head(ts, &data[..end], sink),
+                }
+                return end;
+            }
+        }
         // Search only the new bytes (and the 3 before them, for a split CRLFCRLF).
         s.buf
             .extend_from_slice(&data[..data.len().min(max + 4 - before.min(max + 4))]);

@@ -236,6 +236,15 @@ fn is_token_char(c: u8) -> bool {
 /// Longest string kept per field; longer values are cut (with an event).
 const MAX_FIELD: usize = 8 * 1024;
 
+/// "1.0" or "1.1" (httparse accepts no other minor version) without the formatter.
+fn http1_version(minor: u8) -> String {
+    match minor {
+        0 => "1.0".to_owned(),
+        1 => "1.1".to_owned(),
+        m => format!("1.{m}"),
+    }
+}
+
 fn field(v: &[u8]) -> String {
     let v = &v[..v.len().min(MAX_FIELD)];
     // Valid UTF-8 (nearly every header) is checked a word at a time by `from_utf8`; the
@@ -724,7 +733,7 @@ impl Http1 {
         }
         let method = req.method.unwrap_or("").to_string();
         let uri = req.path.map(|p| field(p.as_bytes()));
-        let version = Some(format!("1.{}", req.version.unwrap_or(1)));
+        let version = Some(http1_version(req.version.unwrap_or(1)));
         let hdrs: Vec<(&str, &[u8])> = req.headers.iter().map(|h| (h.name, h.value)).collect();
         self.push_request(ts, block.len(), Some(method), uri, version, &hdrs, sink);
     }
@@ -852,7 +861,7 @@ impl Http1 {
             ts: self.server.start_ts,
             status,
             reason: field(resp.reason.unwrap_or("").as_bytes()),
-            version: format!("1.{minor}"),
+            version: http1_version(minor),
             header_bytes: block.len() as u64,
             informational: std::mem::take(&mut self.informational),
             ..Resp::default()

@@ -522,9 +522,9 @@ fn connection_row(
         first_ts: s.first_ts,
         last_ts: s.last_ts,
         duration_us: us(Some(s.last_ts - s.first_ts)).unwrap_or(0),
-        client_ip: m.client.addr.to_string(),
+        client_ip: m.client.addr.to_text(),
         client_port: m.client.port,
-        server_ip: m.server.addr.to_string(),
+        server_ip: m.server.addr.to_text(),
         server_port: m.server.port,
         ip_version: m.client.addr.version(),
         vlan: nz(m.vlans.outer),
@@ -563,9 +563,9 @@ fn connection_row(
         app_protocol,
         requests: i64::from(requests),
         requests_after_server_close: i64::from(requests_after_server_close),
-        proxied_client_ip: proxy.and_then(|p| p.src).map(|e| e.addr.to_string()),
+        proxied_client_ip: proxy.and_then(|p| p.src).map(|e| e.addr.to_text()),
         proxied_client_port: proxy.and_then(|p| p.src).map(|e| e.port),
-        proxied_server_ip: proxy.and_then(|p| p.dst).map(|e| e.addr.to_string()),
+        proxied_server_ip: proxy.and_then(|p| p.dst).map(|e| e.addr.to_text()),
         proxied_server_port: proxy.and_then(|p| p.dst).map(|e| e.port),
     }
 }

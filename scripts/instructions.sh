@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Instructions per packet of `wirehouse analyze --threads 1` on a generated capture, counted
+# by callgrind. Unlike wall time on a shared VM, the count repeats to a few thousand
+# instructions, so it shows the effect of a hot-path change that timing noise would hide.
+#
+#   ./scripts/instructions.sh              # 1G capture (shared with scripts/throughput.sh)
+#   SIZE=256M ./scripts/instructions.sh    # smaller and quicker
+#
+# Needs valgrind (apt-get install valgrind). Takes about a minute per GB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${SIZE:-1G}
+DIR=out/bench
+CAP=$DIR/http-$SIZE.pcap
+if ! command -v valgrind >/dev/null; then
+    echo "instructions.sh: valgrind is not installed (apt-get install valgrind)" >&2
+    exit 1
+fi
+mkdir -p "$DIR"
+cargo build --release --locked -p wirehouse -p wirehouse-gen >&2
+if [ ! -f "$CAP" ]; then
+    echo "generating $SIZE capture ..." >&2
+    ./target/release/wirehouse-gen --out "$CAP" --size "$SIZE" --seed 1 >&2
+fi
+out=$DIR/callgrind.out
+valgrind --tool=callgrind --callgrind-out-file="$out" \
+    ./target/release/wirehouse analyze --threads 1 "$CAP" -o "$DIR/instructions-out" --force \
+    2>"$DIR/callgrind.log" >/dev/null
+instr=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$DIR/callgrind.log")
+packets=$(./target/release/wirehouse walk "$CAP" 2>&1 | sed -n 's/^\([0-9][0-9]*\) packets$/\1/p' | head -1)
+if [ -z "$instr" ] || [ -z "$packets" ]; then
+    echo "instructions.sh: could not read the counts (see $DIR/callgrind.log)" >&2
+    exit 1
+fi
+awk -v i="$instr" -v p="$packets" -v c="$CAP" 'BEGIN {
+    printf "%s: %d packets, %.3f G instructions, %.0f per packet\n", c, p, i / 1e9, i / p }'
+echo "profile: $out (callgrind_annotate $out)"

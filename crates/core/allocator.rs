@@ -19,9 +19,13 @@ unsafe extern "C" {
 /// Windows, shard queues and Parquet pages are freed in bursts, and with the delay those
 /// pages stay resident while the next burst is allocated. Generated captures, peak RSS at
 /// 1 / 2 threads: 20 GB 210 / 255-271 MB with the delay, 181 / 231-233 MB without; 10 GB
-/// 206 / 240 -> 179 / 223 MB. The price is page faults (1 GB capture, 2 threads: 21k ->
-/// 50k, a few per cent of CPU time at most; wall and CPU time differences were within this
-/// VM's run-to-run noise). A `MIMALLOC_PURGE_DELAY` set by the user wins.
+/// 206 / 240 -> 179 / 223 MB; with the later 6 MiB Parquet writers, 20 GB at 2 threads
+/// 247-276 MB with the delay against 239-245 MB without (three interleaved runs each). The
+/// price is system time: on the 1 GB capture at 2 threads madvise calls go from about 190 to
+/// 2,000 and page faults from 21k to 50k, and the median wall time of 5 interleaved runs was
+/// 0.59 s against 0.55 s, about 5 %. Staying under the memory target at any capture size was
+/// judged worth that; a `MIMALLOC_PURGE_DELAY` set by the user wins (10 restores mimalloc's
+/// default).
 pub(crate) fn return_freed_memory_promptly() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;

@@ -591,10 +591,7 @@ impl Http1 {
             // message); the same block, so the same result.
             if let Some(end) = header_end(&data[..data.len().min(max + 4)], 0) {
                 s.phase = Phase::Start;
-                match dir {
-                    Dir::ToServer => self.request_head(ts, &data[..end], sink),
-                    Dir::ToClient => self.response_head(ts, &data[..end], sink),
-                }
+                self.head(dir, ts, &data[..end], sink);
                 return end;
             }
         }
@@ -646,11 +643,16 @@ impl Http1 {
         let block = std::mem::take(&mut s.buf);
         let block = &block[..end];
         s.phase = Phase::Start;
+        self.head(dir, ts, block, sink);
+        used
+    }
+
+    /// A complete header block, wherever it was assembled.
+    fn head(&mut self, dir: Dir, ts: i64, block: &[u8], sink: &mut impl HttpSink) {
         match dir {
             Dir::ToServer => self.request_head(ts, block, sink),
             Dir::ToClient => self.response_head(ts, block, sink),
         }
-        used
     }
 
     fn request_09(&mut self, ts: i64, line: &[u8]) {
@@ -1705,6 +1707,7 @@ fn preview(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::{MAX_FIELD, field, header_end};
+    use proptest::prelude::*;
 
     #[test]
     fn fields_are_utf8_with_invalid_bytes_replaced() {
@@ -1717,7 +1720,6 @@ mod tests {
         assert_eq!(f.len(), MAX_FIELD - 1 + '\u{fffd}'.len_utf8());
         assert!(f.ends_with('\u{fffd}'));
     }
-    use proptest::prelude::*;
 
     /// The blank line that ends a header block, found the slow, obvious way.
     fn header_end_reference(b: &[u8], from: usize) -> Option<usize> {

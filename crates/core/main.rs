@@ -84,7 +84,7 @@ fn walk(a: WalkArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    allocator::return_freed_memory_promptly();
+    allocator::disable_transparent_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

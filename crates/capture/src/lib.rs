@@ -28,6 +28,7 @@ mod format;
 mod framer;
 mod pcap;
 mod pcapng;
+mod prefetch;
 pub mod source;
 
 pub use error::{FrameError, FrameErrorKind};

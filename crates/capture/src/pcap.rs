@@ -2,6 +2,7 @@
 
 use crate::error::{FrameError, FrameErrorKind};
 use crate::framer::{BlockCounts, Progress, Stop};
+use crate::prefetch::prefetch_record;
 use crate::{MAX_RECORD_BYTES, Packet};
 
 /// What a pcap file header fixes for every record in the file.
@@ -109,6 +110,7 @@ impl PcapParams {
             let Some(data) = buf.get(data_start..data_start + caplen as usize) else {
                 break Stop::EndOfBuffer;
             };
+            prefetch_record(buf, data_start + caplen as usize);
             let frac_ns = if NANOS {
                 i64::from(ts_frac)
             } else {

@@ -7,6 +7,7 @@
 use crate::error::{FrameError, FrameErrorKind};
 use crate::framer::{BlockCounts, Progress, Stop};
 use crate::pcap::{read_u16, read_u32};
+use crate::prefetch::prefetch_record;
 use crate::{LINKTYPE_UNKNOWN_INTERFACE, MAX_RECORD_BYTES, Packet};
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -97,6 +98,7 @@ impl NgState {
                 });
             }
             let body = &block[8..len as usize - 4];
+            prefetch_record(buf, p + len as usize);
             let result = match block_type {
                 SHB => {
                     state_changed = true;

@@ -41,7 +41,7 @@ use wirehouse_decode::defrag::Defragmenter;
 use wirehouse_decode::{Decoded, Fate, decode_transport, linktype_name};
 use wirehouse_flow::FlowKey;
 use wirehouse_output::tables::{CaptureRow, EventRow};
-use wirehouse_output::{Dataset, OutputError, TableBuilders};
+use wirehouse_output::{Dataset, OutputError, Table, TableBuilders};
 
 pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
@@ -148,6 +148,9 @@ pub struct RunSummary {
 /// Rows go to per-worker builders, flushed to the dataset in batches of this many rows
 /// (a few MB of builder memory per worker; larger batches did not write faster).
 const BATCH_ROWS: usize = 16 * 1024;
+/// Batch size while the connections still open at the end of a stream are ended (see
+/// `run_stream`); it bounds the builders' memory when very many connections end at once.
+const FINISH_BATCH_ROWS: usize = 4 * BATCH_ROWS;
 
 struct Run<'a> {
     cfg: &'a Config,
@@ -167,6 +170,15 @@ impl Run<'_> {
 
     /// Run `f` with this worker's builders, then flush full batches.
     fn with_rows<R>(&self, f: impl FnOnce(&mut TableBuilders) -> R) -> R {
+        self.with_rows_flushing_at(BATCH_ROWS, f)
+    }
+
+    /// [`Run::with_rows`], flushing only tables that hold `batch_rows` rows.
+    fn with_rows_flushing_at<R>(
+        &self,
+        batch_rows: usize,
+        f: impl FnOnce(&mut TableBuilders) -> R,
+    ) -> R {
         let w = self.worker();
         let mut b = self.builders[w].lock().unwrap_or_else(|p| p.into_inner());
         let r = f(&mut b);
@@ -175,7 +187,7 @@ impl Run<'_> {
             *b = TableBuilders::default();
             return r;
         };
-        if let Err(e) = b.flush(ds, BATCH_ROWS, w) {
+        if let Err(e) = b.flush(ds, batch_rows, w) {
             self.write_error
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -239,16 +251,15 @@ pub fn run(
         }
     }
     if let Some(ds) = ds {
-        // The rows left in each worker's builders are encoded here: in parallel, or this
-        // tail runs on one core while the others wait.
-        run.builders.par_iter().enumerate().try_for_each(|(w, b)| {
-            let t = Instant::now();
-            let r = b.lock().unwrap_or_else(|p| p.into_inner()).flush(ds, 1, w);
-            run.stages
-                .write_ns
-                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            r
-        })?;
+        // The rows left in each worker's builders are written by `Dataset::finish`, together
+        // with closing the part files: one set of jobs on every core, biggest first.
+        for b in &run.builders {
+            let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
+            ds.write_at_finish(Table::Captures, b.captures.finish());
+            ds.write_at_finish(Table::Connections, b.connections.finish());
+            ds.write_at_finish(Table::Http, b.http.finish());
+            ds.write_at_finish(Table::Events, b.events.finish());
+        }
     }
     if let Some(e) = run
         .write_error
@@ -309,8 +320,11 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     st.defrag.finish();
     let file = st.file.clone();
     let ctx = run.shard_ctx(&file);
+    // The rows of the connections ended here stay in the builders up to a larger batch: a
+    // batch written now (a row group to compress) would keep one core busy while the others
+    // run out of shards; what is left is written with the part files' close, on every core.
     st.shards.par_iter_mut().for_each(|s| {
-        run.with_rows(|b| s.finish(&ctx, b));
+        run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| s.finish(&ctx, b));
     });
     if let Some(last) = rows.last_mut() {
         add_shard_stats(run, &mut st, last);
@@ -322,7 +336,7 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
         s.packets += row.packets as u64;
         s.bytes += row.bytes as u64;
         drop(s);
-        run.with_rows(|b| {
+        run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| {
             if let Some(err) = &row.error {
                 b.events.append(&EventRow {
                     ts: row.last_ts,

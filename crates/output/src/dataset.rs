@@ -98,6 +98,8 @@ struct TableSink {
     writers: Vec<Mutex<Option<Part>>>,
     next_part: AtomicUsize,
     rows: AtomicU64,
+    /// Last batches handed over with [`Dataset::write_at_finish`].
+    deferred: Mutex<Vec<RecordBatch>>,
 }
 
 /// Rows and files written per table.
@@ -185,6 +187,7 @@ impl Dataset {
                 writers: (0..writers.max(1)).map(|_| Mutex::new(None)).collect(),
                 next_part: AtomicUsize::new(0),
                 rows: AtomicU64::new(0),
+                deferred: Mutex::new(Vec::new()),
             });
         }
         Ok(Dataset {
@@ -254,36 +257,73 @@ impl Dataset {
         Ok(Part { writer, tmp, path })
     }
 
-    /// Close every part file. A table that received no rows gets one empty part, so that
-    /// globs like `OUT/http/*.parquet` always match and carry the schema.
+    /// Hand over a table's last rows: they are written by [`Dataset::finish`], in the same
+    /// parallel step that closes the part files.
+    ///
+    /// Writing the workers' last rows first and closing afterwards were two steps of one task
+    /// per worker each, and one worker's task (a row group to compress) left the other cores
+    /// idle at the end of every run; as one set of jobs, biggest first, they share the cores.
+    pub fn write_at_finish(&self, table: Table, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.sinks[table as usize]
+                .deferred
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(batch);
+        }
+    }
+
+    /// Write the rows handed to [`Dataset::write_at_finish`] and close every part file, on
+    /// every core. A table that received no rows gets one empty part, so that globs like
+    /// `OUT/http/*.parquet` always match and carry the schema.
     pub fn finish(self) -> Result<DatasetSummary, OutputError> {
         let mut summary = DatasetSummary::default();
-        let mut parts = Vec::new();
+        let mut jobs: Vec<CloseJob<'_>> = Vec::new();
         for sink in &self.sinks {
-            let mut files = 0;
-            for w in &sink.writers {
-                if let Some(p) = w.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    parts.push(p);
-                    files += 1;
-                }
+            let parts: Vec<Part> = sink
+                .writers
+                .iter()
+                .filter_map(|w| w.lock().unwrap_or_else(|p| p.into_inner()).take())
+                .collect();
+            let mut batches =
+                std::mem::take(&mut *sink.deferred.lock().unwrap_or_else(|p| p.into_inner()));
+            // The last batches join the open parts, spread over them; when fewer parts are
+            // open than there are batches, more are opened (as many as writers), as
+            // [`Dataset::write`] would have done for workers writing at the same time.
+            let mut part_jobs: Vec<CloseJob<'_>> = parts
+                .into_iter()
+                .map(|part| CloseJob::new(sink, part))
+                .collect();
+            while part_jobs.is_empty() || part_jobs.len() < batches.len().min(sink.writers.len()) {
+                part_jobs.push(CloseJob::new(sink, self.open_part(sink)?));
             }
-            if files == 0 {
-                parts.push(self.open_part(sink)?);
-                files = 1;
+            let n = part_jobs.len();
+            for (i, b) in batches.drain(..).enumerate() {
+                part_jobs[i % n].batches.push(b);
             }
-            summary
-                .tables
-                .push((sink.table.name(), sink.rows.load(Ordering::Relaxed), files));
+            let files = part_jobs.len();
+            let pending: u64 = part_jobs
+                .iter()
+                .flat_map(|j| &j.batches)
+                .map(|b| b.num_rows() as u64)
+                .sum();
+            summary.tables.push((
+                sink.table.name(),
+                sink.rows.load(Ordering::Relaxed) + pending,
+                files,
+            ));
+            jobs.extend(part_jobs);
         }
-        // Closing a part encodes and compresses its last row group, the biggest one when a
-        // capture yields fewer rows than a group holds: done on every core, not one by one
-        // at the end of the run.
-        let lanes = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let queue = Mutex::new(parts);
+        // Biggest first (longest-processing-time order: the queue is popped from the back),
+        // so the last job to start is a small one and no core waits long for another.
+        jobs.sort_by_cached_key(CloseJob::weight);
+        // As many lanes as writers per table: the thread count the run was given.
+        let lanes = self.sinks.first().map_or(1, |s| s.writers.len()).max(1);
+        let queue = Mutex::new(jobs);
         let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
         std::thread::scope(|s| {
             let lanes: Vec<_> = (0..lanes)
-                .map(|_| s.spawn(|| std::iter::from_fn(next).try_for_each(Part::close)))
+                .map(|_| s.spawn(|| std::iter::from_fn(next).try_for_each(CloseJob::run)))
                 .collect();
             lanes.into_iter().try_for_each(|h| {
                 h.join()
@@ -291,6 +331,49 @@ impl Dataset {
             })
         })?;
         Ok(summary)
+    }
+}
+
+/// One part file's last batches and its close.
+struct CloseJob<'d> {
+    sink: &'d TableSink,
+    part: Part,
+    batches: Vec<RecordBatch>,
+}
+
+impl<'d> CloseJob<'d> {
+    fn new(sink: &'d TableSink, part: Part) -> CloseJob<'d> {
+        CloseJob {
+            sink,
+            part,
+            batches: Vec::new(),
+        }
+    }
+
+    /// Roughly the work left: the writer's buffered row group (compressed at close) and the
+    /// rows still to encode.
+    fn weight(&self) -> usize {
+        let rows: usize = self.batches.iter().map(RecordBatch::num_rows).sum();
+        self.part.writer.memory_size() + rows * 64
+    }
+
+    fn run(mut self) -> Result<(), OutputError> {
+        for b in &self.batches {
+            self.part
+                .writer
+                .write(b)
+                .map_err(|e| OutputError::Parquet(self.part.path.clone(), e))?;
+            if self.part.writer.memory_size() > MAX_WRITER_MEMORY {
+                self.part
+                    .writer
+                    .flush()
+                    .map_err(|e| OutputError::Parquet(self.part.path.clone(), e))?;
+            }
+            self.sink
+                .rows
+                .fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+        }
+        self.part.close()
     }
 }
 
@@ -365,6 +448,66 @@ mod tests {
             }
         }
         n
+    }
+
+    #[test]
+    fn rows_handed_over_for_finish_are_written_and_counted() {
+        let root = tmpdir("deferred");
+        let ds = Dataset::create(&root, false, 2).unwrap();
+        let captures = |first: i64, n: i64| {
+            let mut b = TableBuilders::default();
+            for i in first..first + n {
+                b.captures.append(&CaptureRow {
+                    file: format!("f{i}.pcap"),
+                    packets: i,
+                    ..Default::default()
+                });
+            }
+            b.captures.finish()
+        };
+        // One part open with 5 rows; two workers' last batches (7 and 3 rows) join it and
+        // a second part (two batches, two writers), not more.
+        ds.write(Table::Captures, &captures(0, 5), 0).unwrap();
+        ds.write_at_finish(Table::Captures, captures(5, 7));
+        ds.write_at_finish(Table::Captures, captures(12, 3));
+        // A table with only a handed-over batch and no part open yet.
+        let mut e = TableBuilders::default();
+        e.events.append(&EventRow {
+            kind: "x".into(),
+            ..Default::default()
+        });
+        ds.write_at_finish(Table::Events, e.events.finish());
+        // Empty batches are ignored.
+        ds.write_at_finish(Table::Http, TableBuilders::default().http.finish());
+        let s = ds.finish().unwrap();
+        assert_eq!(s.tables[0], ("captures", 15, 2));
+        assert_eq!(s.tables[3], ("events", 1, 1));
+        assert_eq!(s.tables[2], ("http", 0, 1));
+        assert_eq!(read_rows(&root.join("captures")), 15);
+        let mut packets = Vec::new();
+        for f in fs::read_dir(root.join("captures")).unwrap() {
+            let r =
+                ParquetRecordBatchReaderBuilder::try_new(File::open(f.unwrap().path()).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for b in r {
+                let b = b.unwrap();
+                let col = b
+                    .column_by_name("packets")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<arrow_array::Int64Array>()
+                    .unwrap()
+                    .clone();
+                packets.extend(col.values().iter().copied());
+            }
+        }
+        packets.sort_unstable();
+        assert_eq!(packets, (0..15).collect::<Vec<i64>>());
+        assert_eq!(read_rows(&root.join("events")), 1);
+        assert_eq!(read_rows(&root.join("http")), 0);
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -252,7 +252,7 @@ pub fn run(
     }
     if let Some(ds) = ds {
         // The rows left in each worker's builders are written by `Dataset::finish`, together
-        // with closing the part files: one set of jobs on every core, biggest first.
+        // with closing the part files: one set of jobs on the run's threads, biggest first.
         for b in &run.builders {
             let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
             ds.write_at_finish(Table::Captures, b.captures.finish());
@@ -322,7 +322,7 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     let ctx = run.shard_ctx(&file);
     // The rows of the connections ended here stay in the builders up to a larger batch: a
     // batch written now (a row group to compress) would keep one core busy while the others
-    // run out of shards; what is left is written with the part files' close, on every core.
+    // run out of shards; what is left is written with the part files' close, in parallel.
     st.shards.par_iter_mut().for_each(|s| {
         run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| s.finish(&ctx, b));
     });

@@ -273,9 +273,10 @@ impl Dataset {
         }
     }
 
-    /// Write the rows handed to [`Dataset::write_at_finish`] and close every part file, on
-    /// every core. A table that received no rows gets one empty part, so that globs like
-    /// `OUT/http/*.parquet` always match and carry the schema.
+    /// Write the rows handed to [`Dataset::write_at_finish`] and close every part file, on as
+    /// many threads as there are writers per table (the run's thread count). A table that
+    /// received no rows gets one empty part, so that globs like `OUT/http/*.parquet` always
+    /// match and carry the schema.
     pub fn finish(self) -> Result<DatasetSummary, OutputError> {
         let mut summary = DatasetSummary::default();
         let mut jobs: Vec<CloseJob<'_>> = Vec::new();

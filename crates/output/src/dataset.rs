@@ -228,14 +228,7 @@ impl Dataset {
         let Some(part) = guard.as_mut() else {
             return Ok(());
         };
-        part.writer
-            .write(batch)
-            .map_err(|e| OutputError::Parquet(part.path.clone(), e))?;
-        if part.writer.memory_size() > MAX_WRITER_MEMORY {
-            part.writer
-                .flush()
-                .map_err(|e| OutputError::Parquet(part.path.clone(), e))?;
-        }
+        part.write(batch)?;
         sink.rows
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         Ok(())
@@ -360,16 +353,7 @@ impl<'d> CloseJob<'d> {
 
     fn run(mut self) -> Result<(), OutputError> {
         for b in &self.batches {
-            self.part
-                .writer
-                .write(b)
-                .map_err(|e| OutputError::Parquet(self.part.path.clone(), e))?;
-            if self.part.writer.memory_size() > MAX_WRITER_MEMORY {
-                self.part
-                    .writer
-                    .flush()
-                    .map_err(|e| OutputError::Parquet(self.part.path.clone(), e))?;
-            }
+            self.part.write(b)?;
             self.sink
                 .rows
                 .fetch_add(b.num_rows() as u64, Ordering::Relaxed);
@@ -379,6 +363,19 @@ impl<'d> CloseJob<'d> {
 }
 
 impl Part {
+    /// Append a batch, ending the row group once the writer holds `MAX_WRITER_MEMORY`.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| OutputError::Parquet(self.path.clone(), e))?;
+        if self.writer.memory_size() > MAX_WRITER_MEMORY {
+            self.writer
+                .flush()
+                .map_err(|e| OutputError::Parquet(self.path.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// Write the footer and give the file its final name.
     fn close(self) -> Result<(), OutputError> {
         self.writer

@@ -149,8 +149,10 @@ pub struct RunSummary {
 /// (a few MB of builder memory per worker; larger batches did not write faster).
 const BATCH_ROWS: usize = 16 * 1024;
 /// Batch size while the connections still open at the end of a stream are ended (see
-/// `run_stream`); it bounds the builders' memory when very many connections end at once.
-const FINISH_BATCH_ROWS: usize = 4 * BATCH_ROWS;
+/// `run_stream`). Twice the usual batch leaves room for a worker's share of the tens of
+/// thousands of connections a busy capture ends with, on top of a part-filled batch, and
+/// still bounds the builders (about 12 MB per worker) when a million end at once.
+const FINISH_BATCH_ROWS: usize = 2 * BATCH_ROWS;
 
 struct Run<'a> {
     cfg: &'a Config,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-fn generate(name: &str, f: impl FnOnce(&mut wirehouse_gen::Args)) -> (PathBuf, PathBuf) {
+/// Generate a capture and its truth into a scratch directory that lives as long as the
+/// returned guard (bind it to a named variable: `_` would drop it at once).
+fn generate(name: &str, f: impl FnOnce(&mut wirehouse_gen::Args)) -> (Scratch, PathBuf, PathBuf) {
     let dir = tmp(&format!("gen-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("capture.pcap");
@@ -18,8 +20,10 @@ fn generate(name: &str, f: impl FnOnce(&mut wirehouse_gen::Args)) -> (PathBuf, P
     let mut a = wirehouse_gen::Args::new(pcap.clone());
     a.truth = Some(truth.clone());
     f(&mut a);
-    wirehouse_gen::generate(&a).unwrap();
-    (pcap, truth)
+    if let Err(e) = wirehouse_gen::generate(&a) {
+        panic!("generating {}: {e}", pcap.display());
+    }
+    (dir, pcap, truth)
 }
 
 fn int(m: &HashMap<String, String>, k: &str) -> i64 {
@@ -28,7 +32,7 @@ fn int(m: &HashMap<String, String>, k: &str) -> i64 {
 
 #[test]
 fn analysis_matches_the_generators_truth() {
-    let (pcap, truth) = generate("truth", |a| {
+    let (_dir, pcap, truth) = generate("truth", |a| {
         a.size = "24M".into();
         a.seed = 3;
         a.concurrency = 300;
@@ -226,7 +230,7 @@ fn row_set(out: &Path) -> Vec<String> {
 
 #[test]
 fn rows_are_identical_for_any_thread_count_and_window_size() {
-    let (pcap, _) = generate("determinism", |a| {
+    let (_dir, pcap, _) = generate("determinism", |a| {
         a.size = "12M".into();
         a.seed = 11;
         a.concurrency = 400;
@@ -280,7 +284,7 @@ fn rows_are_identical_for_any_thread_count_and_window_size() {
 
 #[test]
 fn a_flood_of_half_open_connections_stays_within_the_cap() {
-    let (pcap, truth) = generate("halfopen", |a| {
+    let (_dir, pcap, truth) = generate("halfopen", |a| {
         a.scenario = "half-open".into();
         a.connections = 1_000_000;
     });
@@ -348,7 +352,7 @@ fn a_flood_of_half_open_connections_stays_within_the_cap() {
 
 #[test]
 fn a_huge_out_of_order_hole_is_bounded_by_the_buffer_cap() {
-    let (pcap, _) = generate("hole", |a| {
+    let (_dir, pcap, _) = generate("hole", |a| {
         a.scenario = "ooo-hole".into();
         a.size = "48M".into();
     });
@@ -376,7 +380,7 @@ fn a_huge_out_of_order_hole_is_bounded_by_the_buffer_cap() {
 
 #[test]
 fn at_the_connection_cap_closed_connections_go_before_live_ones_are_evicted() {
-    let (pcap, _truth) = generate("cap-closed-first", |a| {
+    let (_dir, pcap, _truth) = generate("cap-closed-first", |a| {
         a.size = "8M".into();
         a.concurrency = 2000;
     });
@@ -422,7 +426,7 @@ fn at_the_connection_cap_closed_connections_go_before_live_ones_are_evicted() {
 fn closed_connections_beyond_the_lingering_cap_are_retired_whole() {
     // 2000 connections closing within a fraction of a second of capture time: far more than
     // the 1024 closed connections (16 per shard) this run may keep for late packets.
-    let (pcap, truth) = generate("linger-cap", |a| {
+    let (_dir, pcap, truth) = generate("linger-cap", |a| {
         a.size = "8M".into();
         a.concurrency = 2000;
     });
@@ -493,7 +497,7 @@ fn the_plain_segment_shortcut_changes_no_row() {
     // The reassembler's shortcut for plain in-order segments must be invisible: every table
     // is the same with it and without it, on a lossy generated capture, the real loopback
     // recording, and the corpus's TCP and HTTP captures.
-    let (pcap, _) = generate("shortcut", |a| {
+    let (_dir, pcap, _) = generate("shortcut", |a| {
         // Without the corpus (as in CI) the rows must still pass the floor below: 32M gives
         // about 1,300 rows (smaller sizes round up to the ~20 MB that 300 connections take).
         a.size = "32M".into();

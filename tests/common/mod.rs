@@ -46,11 +46,45 @@ pub fn shared_captures(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// A fresh temporary directory for one test.
-pub fn tmp(name: &str) -> PathBuf {
+/// A test's scratch directory, removed when the test ends (passing or failing: the guard
+/// drops while a failing test unwinds). CI disks can be small, and the generated captures
+/// run to hundreds of MB, so nothing a test writes outlives it unless
+/// `WIREHOUSE_KEEP_TEST_DIRS` is set, for looking at what a failing test saw.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("WIREHOUSE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A fresh temporary directory for one test (not created: `analyze -o` makes its own).
+pub fn tmp(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("wirehouse-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    Scratch(d)
 }
 
 /// Run the wirehouse binary.
@@ -68,7 +102,7 @@ pub fn wirehouse(args: &[&str]) -> Output {
 }
 
 /// Analyze `inputs` into a fresh directory and return it. Exit code must be 0 or 2.
-pub fn analyze(name: &str, inputs: &[&Path], extra: &[&str]) -> PathBuf {
+pub fn analyze(name: &str, inputs: &[&Path], extra: &[&str]) -> Scratch {
     let out = tmp(name);
     let mut args: Vec<String> = vec!["analyze".into(), "-q".into()];
     args.extend(inputs.iter().map(|p| p.display().to_string()));

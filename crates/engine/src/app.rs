@@ -5,8 +5,6 @@
 //! only label (TLS, SSH, HTTP/2 with prior knowledge). Enum dispatch, no trait objects: this
 //! runs for every delivered chunk.
 
-use std::sync::Arc;
-
 use wirehouse_flow::{Dir, Endpoint, Vlans};
 use wirehouse_http1::{Http1, HttpSink, Transaction};
 use wirehouse_output::TableBuilders;
@@ -22,9 +20,9 @@ const PROBE_BYTES: usize = 24;
 const PROBE_LIMIT: usize = 16 * 1024;
 
 /// Identity of a connection, for its rows.
-pub(crate) struct Meta {
+pub(crate) struct Meta<'a> {
     pub(crate) conn_id: i64,
-    pub(crate) file: Arc<str>,
+    pub(crate) file: &'a str,
     pub(crate) client: Endpoint,
     pub(crate) server: Endpoint,
     pub(crate) vlans: Vlans,
@@ -34,7 +32,7 @@ pub(crate) struct Meta {
 
 /// Where an analyzer's output goes.
 pub(crate) struct AppCtx<'a> {
-    pub(crate) meta: &'a Meta,
+    pub(crate) meta: &'a Meta<'a>,
     pub(crate) rows: &'a mut TableBuilders,
     pub(crate) http: &'a wirehouse_http1::Config,
     pub(crate) flows: Option<&'a FlowsOut>,

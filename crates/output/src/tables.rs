@@ -276,3 +276,58 @@ table! {
         detail: Str,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampNanosecondType};
+    use arrow_array::{Array, RecordBatch};
+
+    use super::*;
+
+    fn event(i: i64, detail: &str) -> EventRow {
+        EventRow {
+            ts: (i % 3 != 0).then_some(i * 1000),
+            conn_id: (i % 2 == 0).then_some(i),
+            file: format!("f{i}.pcap"),
+            kind: "k".into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn rows(b: &RecordBatch) -> Vec<EventRow> {
+        let ts = b.column(0).as_primitive::<TimestampNanosecondType>();
+        let id = b.column(1).as_primitive::<Int64Type>();
+        let s = |c: usize, i: usize| b.column(c).as_string::<i32>().value(i).to_string();
+        (0..b.num_rows())
+            .map(|i| EventRow {
+                ts: ts.is_valid(i).then(|| ts.value(i)),
+                conn_id: id.is_valid(i).then(|| id.value(i)),
+                file: s(2, i),
+                kind: s(3, i),
+                detail: s(4, i),
+            })
+            .collect()
+    }
+
+    /// A builder restarts sized by its previous batch: each batch must still hold exactly its
+    /// own rows (values, nulls, the UTC zone), whether it is longer or shorter than the last.
+    #[test]
+    fn each_batch_holds_its_own_rows_after_a_restart() {
+        let mut b = EventsBuilder::default();
+        for (n, detail) in [
+            (1000, "a longer detail text"),
+            (3000, "b"),
+            (10, ""),
+            (0, ""),
+        ] {
+            let want: Vec<EventRow> = (0..n).map(|i| event(i, detail)).collect();
+            want.iter().for_each(|r| b.append(r));
+            assert_eq!(b.len(), n as usize);
+            let batch = b.finish();
+            assert!(b.is_empty());
+            assert_eq!(batch.schema(), EventsBuilder::schema());
+            assert_eq!(rows(&batch), want);
+        }
+    }
+}

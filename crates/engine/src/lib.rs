@@ -85,7 +85,11 @@ impl Default for Config {
         Config {
             threads: 1,
             shards: 64,
-            window_bytes: 32 << 20,
+            // 24 MiB, not 32: two mapped windows and the run's working set then fit this
+            // machine's 32 MiB L3 better. 10 GB generated capture, 2 threads, 4 interleaved
+            // pairs: peak RSS 223-243 -> 212-217 MB, wall 2.89-3.97 -> 2.83-3.32 s; 1 GB at
+            // 1 and 2 threads within 2 % (8 interleaved runs).
+            window_bytes: 24 << 20,
             idle_timeout_ns: 300 * 1_000_000_000,
             close_linger_ns: 5 * 1_000_000_000,
             max_lingering: 16 * 1024,

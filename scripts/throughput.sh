@@ -5,6 +5,7 @@
 #
 #   SIZE=2G ./scripts/throughput.sh        # capture size (default 1G)
 #   KEEP=1 ./scripts/throughput.sh         # keep the generated capture in out/bench
+#   ROUNDS=11 ./scripts/throughput.sh      # interleaved rounds of walk/analyze runs (default 7)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-1G}
@@ -26,32 +27,22 @@ cat "$CAP" > /dev/null
 rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.3f", n/s/1e9}'; }
 mrate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.2f", n/s/1e6}'; }
 
-peak_kb() { grep VmHWM "/proc/$1/status" 2>/dev/null | awk '{print $2}'; }
-
 # once LABEL CMD...: wall seconds and peak RSS (KB) of one run, after running $PREP if set.
-# The wall time is taken around the command itself; the peak RSS is sampled from /proc.
+# The wall time is taken around the command itself and the peak RSS is the kernel's own
+# (getrusage of the waited-for child), so nothing runs beside the command: sampling /proc
+# from a shell loop took CPU from the measured run, which cost the 2-thread runs on this
+# 2-core machine about a tenth of their speed.
 once() {
     local label=$1; shift
-    local peak=0 p pid
-    rm -f "$DIR/.pid" "$DIR/.secs"
     eval "${PREP:-true}"   # untimed preparation (a fresh output directory)
-    (
-        s=$(date +%s.%N)
-        "$@" >/dev/null 2>"$DIR/$label.stderr" &
-        echo $! > "$DIR/.pid"
-        wait $! || true
-        e=$(date +%s.%N)
-        awk -v a="$s" -v b="$e" 'BEGIN{printf "%.3f", b-a}' > "$DIR/.secs"
-    ) &
-    local sub=$!
-    while [ ! -s "$DIR/.pid" ]; do sleep 0.01; done
-    pid=$(cat "$DIR/.pid")
-    while kill -0 "$pid" 2>/dev/null; do
-        p=$(peak_kb "$pid" || echo 0); [ -n "$p" ] && [ "$p" -gt "$peak" ] && peak=$p
-        sleep 0.02
-    done
-    wait "$sub"
-    echo "$(cat "$DIR/.secs") $peak"
+    python3 - "$DIR/$label.stderr" "$@" <<'PY'
+import resource, subprocess, sys, time
+err = open(sys.argv[1], "wb")
+t = time.perf_counter()
+subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=err)
+secs = time.perf_counter() - t
+print(f"{secs:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
 }
 
 # run LABEL REPEAT CMD...: the fastest of REPEAT runs (this is a shared VM: the minimum is the
@@ -67,19 +58,39 @@ run() {
     echo "$label $best $top"
 }
 
-declare -A walk analyze
+# The walk and analyze runs at 1 and at all threads go in interleaved rounds (ROUNDS, default
+# 7), and each is reported by its median: this VM's speed drifts by tens of percent within
+# minutes, so runs of one kind back to back compare badly with another kind's a minute later.
+ROUNDS=${ROUNDS:-7}
+median() { sort -n | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+declare -A walk analyze secs_of peak_of
 others=()
 packets=$($BIN walk "$CAP" -j 1 | awk '/packets/{print $1; exit}')
+for _ in $(seq "$ROUNDS"); do
+    for t in 1 "$THREADS"; do
+        for kind in walk analyze; do
+            if [ "$kind" = walk ]; then
+                read -r secs peak < <(once "walk-$t" $BIN walk "$CAP" -j "$t")
+            else
+                read -r secs peak < <(once "analyze-$t" $BIN analyze "$CAP" -o "$DIR/out-$t" --force -q -j "$t")
+            fi
+            secs_of[$kind-$t]+="$secs "
+            [ "$peak" -gt "${peak_of[$kind-$t]:-0}" ] && peak_of[$kind-$t]=$peak
+        done
+    done
+done
 {
-echo "| run | threads | seconds | GB/s | M packets/s | peak RSS MB |"
+echo "| run | threads | seconds (median of $ROUNDS; min-max) | GB/s | M packets/s | peak RSS MB |"
 echo "|---|---|---|---|---|---|"
 for t in 1 "$THREADS"; do
-    read -r _ secs peak < <(run "walk-$t" 3 $BIN walk "$CAP" -j "$t")
-    walk[$t]=$secs
-    echo "| header walk (floor) | $t | $secs | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | $((peak/1024)) |"
-    read -r _ secs peak < <(run "analyze-$t" 3 $BIN analyze "$CAP" -o "$DIR/out-$t" --force -q -j "$t")
-    analyze[$t]=$secs
-    echo "| wirehouse analyze | $t | $secs | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | $((peak/1024)) |"
+    for kind in walk analyze; do
+        all=${secs_of[$kind-$t]}
+        secs=$(tr ' ' '\n' <<< "$all" | awk 'NF' | median)
+        lo=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | head -1)
+        hi=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | tail -1)
+        if [ "$kind" = walk ]; then walk[$t]=$secs; label="header walk (floor)"; else analyze[$t]=$secs; label="wirehouse analyze"; fi
+        echo "| $label | $t | $secs ($lo-$hi) | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | $((${peak_of[$kind-$t]:-0}/1024)) |"
+    done
 done
 if command -v tshark >/dev/null; then
     read -r _ secs peak < <(run tshark 1 tshark -r "$CAP" -Y http.request -T fields -e http.request.uri)

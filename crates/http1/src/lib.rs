@@ -1364,7 +1364,23 @@ impl Http1 {
     }
 
     /// Emit every transaction whose request and response are both complete.
+    ///
+    /// Called after every chunk of every direction (1.6 M times on the 1 GB generated
+    /// capture, for 25 k transactions), so the common answer, nothing to emit, is decided
+    /// inline; the loop and the row building behind it are not.
+    #[inline]
     fn emit_ready(&mut self, sink: &mut impl HttpSink) {
+        let ready = matches!(
+            (self.reqs.front(), self.resps.front()),
+            (Some(q), Some(r)) if q.complete && r.done
+        );
+        if ready {
+            self.emit_ready_slow(sink);
+        }
+    }
+
+    #[inline(never)]
+    fn emit_ready_slow(&mut self, sink: &mut impl HttpSink) {
         while let (Some(q), Some(r)) = (self.reqs.front(), self.resps.front()) {
             if !q.complete || !r.done {
                 break;

@@ -58,18 +58,11 @@ macro_rules! table {
                 self.len == 0
             }
 
-            /// Take the pending rows as a record batch. The builder starts again with room
-            /// for as many rows (and string bytes) as this batch had: a batch's arrays take
-            /// the builders' buffers, and buffers grown from empty by doubling again for
-            /// every batch cost a copy per doubling (2.6 % of all instructions on the
-            /// generated capture).
+            /// Take the pending rows as a record batch (the builder is reset).
             pub fn finish(&mut self) -> ::arrow_array::RecordBatch {
                 self.len = 0;
                 let columns: Vec<::arrow_array::ArrayRef> = vec![
-                    $( {
-                        let next = table!(@refill $kind, self.$field);
-                        ::std::sync::Arc::new(::std::mem::replace(&mut self.$field, next).finish())
-                    }, )*
+                    $( ::std::sync::Arc::new(self.$field.finish()), )*
                 ];
                 // The arrays were built to this schema, column by column, with equal lengths,
                 // so construction cannot fail; an empty batch is the safe fallback.
@@ -108,32 +101,6 @@ macro_rules! table {
     (@builder OptBool) => { ::arrow_array::builder::BooleanBuilder };
     (@builder Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder };
     (@builder OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder };
-
-    (@refill Str, $b:expr) => { table!(@refill_str $b) };
-    (@refill OptStr, $b:expr) => { table!(@refill_str $b) };
-    (@refill Ts, $b:expr) => { table!(@refill_ts $b) };
-    (@refill OptTs, $b:expr) => { table!(@refill_ts $b) };
-    (@refill $k:ident, $b:expr) => {
-        <table!(@builder $k)>::with_capacity(table!(@room ::arrow_array::builder::ArrayBuilder::len(&$b)))
-    };
-    (@refill_str $b:expr) => {
-        ::arrow_array::builder::StringBuilder::with_capacity(
-            table!(@room ::arrow_array::builder::ArrayBuilder::len(&$b)),
-            table!(@room $b.values_slice().len()),
-        )
-    };
-    // A batch ends at the first append that reaches the batch size, so the next one may be
-    // a few rows longer.
-    (@room $n:expr) => {{
-        let n: usize = $n;
-        n + n / 8
-    }};
-    (@refill_ts $b:expr) => {
-        ::arrow_array::builder::TimestampNanosecondBuilder::with_capacity(
-            table!(@room ::arrow_array::builder::ArrayBuilder::len(&$b)),
-        )
-        .with_timezone("UTC")
-    };
 
     (@new Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };
     (@new OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };

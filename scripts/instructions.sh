@@ -34,4 +34,19 @@ if [ -z "$instr" ] || [ -z "$packets" ]; then
 fi
 awk -v i="$instr" -v p="$packets" -v c="$CAP" 'BEGIN {
     printf "%s: %d packets, %.3f G instructions, %.0f per packet\n", c, p, i / 1e9, i / p }'
+# Where they go, by the inclusive count of each stage's entry point (with LTO most helpers are
+# inlined into these, so the split is by stage, not by function). The stages overlap in one
+# place: the TCP state machine's count includes the HTTP analysis it feeds.
+stage() { # LABEL SYMBOL
+    callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
+        awk -v s="$2" -v l="$1" -v total="$instr" '
+            index($0, s) && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); printf "  %-34s %6.3f G  %4.1f %%\n", l, $1 / 1e9, 100 * $1 / total; exit }'
+}
+if command -v callgrind_annotate >/dev/null; then
+    stage "framing + decode + routing" "wirehouse_engine::framing::frame_window"
+    stage "TCP state machine (+ HTTP fed)" "wirehouse_tcp::conn::Connection::on_segment"
+    stage "application analysis (HTTP)" "wirehouse_engine::app::App::on_data"
+    stage "Parquet encoding" "wirehouse_output::dataset::Part::write"
+    stage "  of which zstd" "ZSTD_compress2"
+fi
 echo "profile: $out (callgrind_annotate $out)"

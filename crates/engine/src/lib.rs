@@ -409,7 +409,13 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
         filter: cfg.filter.as_ref(),
         pool: &pool,
     };
-    let ranges = (cfg.threads * 2).max(1);
+    // Framing ranges per window. The next window is framed while the shards analyse this one,
+    // and whichever finishes last holds the other thread at the hand-off: the tail is at most
+    // one range, so several threads get four ranges each (3 MiB at 24 MiB windows and two
+    // threads). 1 GB generated capture, 2 threads, four batches of 12-16 interleaved runs:
+    // median wall 2.4, 2.6, 3.7 and 0 % lower than with two ranges each. One thread has no
+    // hand-off to wait at and frames its window as one range (timed equal to two).
+    let ranges = if cfg.threads > 1 { cfg.threads * 4 } else { 1 };
     let mut counts = Counts::default();
     let mut error: Option<(String, u64)> = None;
     let mut size = cfg.window_bytes.max(64 << 10);

@@ -54,7 +54,7 @@ pub(crate) struct AnalyzeArgs {
     no_fast_path: bool,
     /// Window size in MiB: how much of a capture is framed at once (memory use is about
     /// two windows per input being read).
-    #[arg(long, value_name = "MIB", default_value_t = 24)]
+    #[arg(long, value_name = "MIB", default_value_t = wirehouse_engine::DEFAULT_WINDOW_MIB)]
     window_mib: usize,
     /// Shards per input stream (connections are spread over them by flow hash). Results do
     /// not depend on this or on --threads.

@@ -48,7 +48,7 @@ struct WalkArgs {
     #[arg(short = 'j', long, value_name = "N")]
     threads: Option<usize>,
     /// Window size in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 24)]
+    #[arg(long, value_name = "MIB", default_value_t = wirehouse_engine::DEFAULT_WINDOW_MIB)]
     window_mib: usize,
 }
 

@@ -85,11 +85,7 @@ impl Default for Config {
         Config {
             threads: 1,
             shards: 64,
-            // 24 MiB, not 32: two mapped windows and the run's working set then fit this
-            // machine's 32 MiB L3 better. 10 GB generated capture, 2 threads, 4 interleaved
-            // pairs: peak RSS 223-243 -> 212-217 MB, wall 2.89-3.97 -> 2.83-3.32 s; 1 GB at
-            // 1 and 2 threads within 2 % (8 interleaved runs).
-            window_bytes: 24 << 20,
+            window_bytes: DEFAULT_WINDOW_MIB << 20,
             idle_timeout_ns: 300 * 1_000_000_000,
             close_linger_ns: 5 * 1_000_000_000,
             max_lingering: 16 * 1024,
@@ -102,6 +98,14 @@ impl Default for Config {
         }
     }
 }
+
+/// Window size in MiB when none is given (`--window-mib`, for `analyze` and `walk` alike).
+///
+/// 24, not 32: two mapped windows and the run's working set fit this machine's 32 MiB L3
+/// better. 10 GB generated capture, 2 threads: peak RSS 223-255 MB with 32 MiB windows,
+/// 199-223 MB with 24, wall 2.89-3.97 -> 2.83-3.32 s over 4 interleaved pairs; 1 GB at 1 and
+/// 2 threads within 2 % (8 interleaved runs).
+pub const DEFAULT_WINDOW_MIB: usize = 24;
 
 /// Live progress, readable from another thread.
 #[derive(Debug, Default)]

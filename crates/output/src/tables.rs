@@ -310,8 +310,9 @@ mod tests {
             .collect()
     }
 
-    /// A builder restarts sized by its previous batch: each batch must still hold exactly its
-    /// own rows (values, nulls, the UTC zone), whether it is longer or shorter than the last.
+    /// `finish` hands the builders' buffers to the batch and starts them again: each batch
+    /// must hold exactly its own rows (values, nulls, the UTC zone), whether it is longer or
+    /// shorter than the last.
     #[test]
     fn each_batch_holds_its_own_rows_after_a_restart() {
         let mut b = EventsBuilder::default();

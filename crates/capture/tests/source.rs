@@ -1,0 +1,87 @@
+//! Windows of a mapped file hold exactly the file's bytes from the requested offset, wherever
+//! that offset falls relative to the 2 MiB boundaries the mappings are aligned to.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use wirehouse_capture::source::Source;
+
+const MIB: u64 = 1 << 20;
+
+/// A classic pcap header (little-endian, microseconds, Ethernet) followed by `len - 24`
+/// bytes that differ at every offset, so a window shifted by even one byte would not match.
+fn capture_file(name: &str, len: usize) -> (PathBuf, Vec<u8>) {
+    let mut bytes = Vec::with_capacity(len);
+    bytes.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&4u16.to_le_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&65535u32.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    let mut x: u32 = 0x1234_5678;
+    while bytes.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes.push(x as u8);
+    }
+    let path = std::env::temp_dir().join(format!("wirehouse-source-{}-{name}", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn mapped_windows_hold_the_bytes_at_any_offset() {
+    let len = (5 * MIB + 12_345) as usize;
+    let (path, bytes) = capture_file("offsets", len);
+    let mut source = Source::open(&path).unwrap();
+    assert_eq!(source.file_len(), Some(len as u64));
+    let cases: [(u64, usize); 9] = [
+        (24, 100),                   // inside the first huge page
+        (24, 3 * MIB as usize),      // across a boundary
+        (2 * MIB - 1, 2),            // one byte each side of a boundary
+        (2 * MIB, 10),               // exactly at a boundary
+        (2 * MIB + 7, MIB as usize), // just after one
+        (4 * MIB - 5, 5),            // ends exactly at a boundary
+        (5 * MIB, 1 << 30),          // runs past the end of the file
+        (len as u64 - 1, 10),        // the last byte
+        (3 * MIB + 4095, 4097),      // unaligned to small pages as well
+    ];
+    for (start, size) in cases {
+        let w = source.window(start, size, None).unwrap();
+        let end = (start as usize + size).min(len);
+        assert_eq!(w.base, start);
+        assert_eq!(w.len(), end - start as usize, "window at {start}");
+        assert!(
+            w[..] == bytes[start as usize..end],
+            "window at {start} of {size} bytes differs from the file"
+        );
+        assert_eq!(w.at_eof, end == len, "at_eof of the window at {start}");
+    }
+    let past = source.window(len as u64, 10, None).unwrap();
+    assert!(past.is_empty() && past.at_eof);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn consecutive_windows_rebuild_the_file() {
+    let len = (7 * MIB + 999) as usize;
+    let (path, bytes) = capture_file("consecutive", len);
+    let mut source = Source::open(&path).unwrap();
+    let mut rebuilt = Vec::with_capacity(len);
+    let mut start = 0u64;
+    let mut prev = None;
+    // An odd window size, so almost no window starts on a page boundary.
+    loop {
+        let w = source.window(start, 1_000_003, prev.as_ref()).unwrap();
+        rebuilt.extend_from_slice(&w);
+        start += w.len() as u64;
+        let eof = w.at_eof;
+        prev = Some(w);
+        if eof {
+            break;
+        }
+    }
+    assert!(rebuilt == bytes);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -84,7 +84,7 @@ fn walk(a: WalkArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    allocator::disable_transparent_huge_pages();
+    let _ = allocator::disable_transparent_huge_pages();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

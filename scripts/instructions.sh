@@ -37,10 +37,12 @@ awk -v i="$instr" -v p="$packets" -v c="$CAP" 'BEGIN {
 # Where they go, by the inclusive count of each stage's entry point (with LTO most helpers are
 # inlined into these, so the split is by stage, not by function). The stages overlap in one
 # place: the TCP state machine's count includes the HTTP analysis it feeds.
+# (awk reads to the end rather than exiting at the match: an early exit made callgrind_annotate
+# die of SIGPIPE, and with pipefail the script stopped after the first stage.)
 stage() { # LABEL SYMBOL
     callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
         awk -v s="$2" -v l="$1" -v total="$instr" '
-            index($0, s) && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); printf "  %-34s %6.3f G  %4.1f %%\n", l, $1 / 1e9, 100 * $1 / total; exit }'
+            !done && index($0, s) && $1 ~ /^[0-9,]+$/ { gsub(",", "", $1); printf "  %-34s %6.3f G  %4.1f %%\n", l, $1 / 1e9, 100 * $1 / total; done = 1 }'
 }
 if command -v callgrind_annotate >/dev/null; then
     stage "framing + decode + routing" "wirehouse_engine::framing::frame_window"

@@ -348,6 +348,22 @@ fn a_flood_of_half_open_connections_stays_within_the_cap() {
         .and_then(|s| s.parse().ok())
         .expect("--stats reports peak RSS");
     assert!(peak_mb < 1024.0, "peak RSS {peak_mb} MB");
+    // --stats reports the CPU time from /proc: a million connections take well over a tenth
+    // of a second, and the system share is a share.
+    let cpu: Vec<f64> = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cpu: "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.trim_start_matches('(').parse().ok())
+                .collect()
+        })
+        .expect("--stats reports CPU time");
+    assert_eq!(cpu.len(), 3, "user, system, percent: {cpu:?}");
+    assert!(cpu[0] > 0.1, "user CPU {cpu:?}");
+    assert!((0.0..=100.0).contains(&cpu[2]), "system share {cpu:?}");
+    let expected = 100.0 * cpu[1] / (cpu[0] + cpu[1]);
+    assert!((cpu[2] - expected).abs() < 1.0, "system share {cpu:?}");
 }
 
 #[test]

@@ -85,3 +85,76 @@ fn consecutive_windows_rebuild_the_file() {
     assert!(rebuilt == bytes);
     std::fs::remove_file(&path).unwrap();
 }
+
+/// The mapping behind a window starts on a 2 MiB boundary of the file and asks for huge pages:
+/// that is what lets a cold read fill the page cache with 2 MiB folios and later faults map
+/// them whole. Checked on the kernel's own view of the mapping (`/proc/self/smaps`).
+#[cfg(target_os = "linux")]
+#[test]
+fn windows_are_mapped_from_a_huge_page_boundary_and_advised_huge_pages() {
+    let len = (6 * MIB) as usize;
+    let (path, _) = capture_file("advice", len);
+    let mut source = Source::open(&path).unwrap();
+    let start = 3 * MIB + 12_345;
+    let w = source.window(start, MIB as usize, None).unwrap();
+    let addr = w.as_ptr() as usize;
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    // Each mapping is a header line "lo-hi perms offset dev inode path" and then fields,
+    // ending with VmFlags.
+    let mut found = None;
+    let mut current: Option<(usize, u64)> = None;
+    for line in smaps.lines() {
+        let mut cols = line.split_whitespace();
+        if let (Some(range), Some(_perms), Some(offset)) = (cols.next(), cols.next(), cols.next())
+            && let Some((lo, hi)) = range.split_once('-')
+            && let (Ok(lo), Ok(hi), Ok(offset)) = (
+                usize::from_str_radix(lo, 16),
+                usize::from_str_radix(hi, 16),
+                u64::from_str_radix(offset, 16),
+            )
+        {
+            current = (lo <= addr && addr < hi).then_some((lo, offset));
+        } else if let Some(flags) = line.strip_prefix("VmFlags:")
+            && let Some((lo, offset)) = current
+        {
+            found = Some((
+                lo,
+                offset,
+                flags
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    let (lo, offset, flags) = found.expect("the window's mapping is in /proc/self/smaps");
+    assert_eq!(
+        offset,
+        2 * MIB,
+        "the mapping starts at the 2 MiB boundary before the window"
+    );
+    assert_eq!(
+        addr - lo,
+        (start - offset) as usize,
+        "the window starts inside its mapping"
+    );
+    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+        assert!(
+            flags.iter().any(|f| f == "hg"),
+            "MADV_HUGEPAGE missing: {flags:?}"
+        );
+    } else {
+        // A kernel built without transparent huge pages rejects the advice (a hint: the
+        // windows are read the same way).
+        eprintln!(
+            "*** SKIPPED the MADV_HUGEPAGE check: this kernel has no transparent huge pages. \
+             The rest of the test ran. ***"
+        );
+    }
+    assert!(
+        flags.iter().any(|f| f == "sr"),
+        "MADV_SEQUENTIAL missing: {flags:?}"
+    );
+    drop(w);
+    std::fs::remove_file(&path).unwrap();
+}

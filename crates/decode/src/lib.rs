@@ -453,7 +453,7 @@ pub fn decode_tcp(
             ack: tcp.acknowledgment_number(),
             flags: TcpFlags(flags),
             window: tcp.window_size(),
-            options: tcp_options(tcp.options()),
+            options: syn_options(flags, tcp.options()),
             payload,
             wire_len: u32::try_from(wire_payload).unwrap_or(u32::MAX),
         },
@@ -487,12 +487,22 @@ fn tcp_cut_in_options(
             ack: be32(8),
             flags: TcpFlags(data[13]),
             window: be16(14),
-            options: tcp_options(options),
+            options: syn_options(data[13], options),
             payload: &[],
             wire_len: u32::try_from(wire_len.saturating_sub(header_len)).unwrap_or(u32::MAX),
         },
         vlans,
     })
+}
+
+/// The options of a segment with these `flags`: parsed on a SYN or SYN/ACK, empty on any
+/// other segment (see [`TcpOptions`]).
+fn syn_options(flags: u8, b: &[u8]) -> TcpOptions {
+    if flags & TcpFlags::SYN != 0 {
+        tcp_options(b)
+    } else {
+        TcpOptions::default()
+    }
 }
 
 /// Parse the TCP options connection analysis reports. Malformed option lists stop parsing
@@ -519,13 +529,6 @@ pub fn tcp_options(mut b: &[u8]) -> TcpOptions {
             (2, 2) => o.mss = Some(u16::from_be_bytes([v[0], v[1]])),
             (3, 1) => o.wscale = Some(v[0]),
             (4, 0) => o.sack_permitted = true,
-            (5, _) => o.sack_blocks = true,
-            (8, 8) => {
-                o.timestamps = Some((
-                    u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-                    u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
-                ))
-            }
             _ => {}
         }
         b = &b[len..];

@@ -4,11 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use wirehouse_decode::{Decoded, Fate, decode};
-use wirehouse_flow::Addr;
+use wirehouse_flow::{Addr, TcpOptions};
 
 /// IPv4 10.0.0.1 -> 10.0.0.2, TCP 40000 -> 80, seq 0x01020304, ack 0x0a0b0c0d, flags
 /// PSH|ACK, window 512, options MSS 1460 + NOP NOP + SACK-permitted... payload "GET /".
 fn ipv4_tcp() -> Vec<u8> {
+    ipv4_tcp_flags(0x18)
+}
+
+/// [`ipv4_tcp`] with other TCP flags.
+fn ipv4_tcp_flags(flags: u8) -> Vec<u8> {
     let payload = b"GET /";
     let tcp_len = 20 + 8;
     let total = 20 + tcp_len + payload.len();
@@ -38,7 +43,7 @@ fn ipv4_tcp() -> Vec<u8> {
         0x9c, 0x40, 0x00, 0x50, // ports 40000 -> 80
         0x01, 0x02, 0x03, 0x04, // seq
         0x0a, 0x0b, 0x0c, 0x0d, // ack
-        0x70, 0x18, 0x02, 0x00, // data offset 7 (28 bytes), flags PSH|ACK, window 512
+        0x70, flags, 0x02, 0x00, // data offset 7 (28 bytes), flags, window 512
         0x00, 0x00, 0x00, 0x00, // checksum, urgent
         0x02, 0x04, 0x05, 0xb4, // MSS 1460
         0x01, 0x01, 0x04, 0x02, // NOP NOP SACK-permitted
@@ -89,8 +94,8 @@ fn check_v4(d: Decoded<'_>) -> wirehouse_decode::TcpPacket<'_> {
     assert_eq!(t.seg.ack, 0x0a0b0c0d);
     assert!(t.seg.flags.ack() && t.seg.flags.psh() && !t.seg.flags.syn());
     assert_eq!(t.seg.window, 512);
-    assert_eq!(t.seg.options.mss, Some(1460));
-    assert!(t.seg.options.sack_permitted);
+    // MSS and SACK-permitted mean something on a SYN only (RFC 9293 §3.7.1, RFC 2018 §2).
+    assert_eq!(t.seg.options, TcpOptions::default());
     assert_eq!(t.seg.payload, b"GET /");
     assert_eq!(t.seg.wire_len, 5);
     t
@@ -234,8 +239,28 @@ fn fates_for_non_tcp() {
 }
 
 #[test]
+fn options_are_read_on_syn_segments_only() {
+    for (flags, parsed) in [(0x02, true), (0x12, true), (0x10, false), (0x11, false)] {
+        let f = eth(0x0800, &ipv4_tcp_flags(flags));
+        let Decoded::Tcp(t) = decode(1, &f, len(&f), 0) else {
+            panic!("flags {flags:#x}: not TCP")
+        };
+        let want = if parsed {
+            TcpOptions {
+                mss: Some(1460),
+                wscale: None,
+                sack_permitted: true,
+            }
+        } else {
+            TcpOptions::default()
+        };
+        assert_eq!(t.seg.options, want, "flags {flags:#x}");
+    }
+}
+
+#[test]
 fn snaplen_cuts_are_truncated_and_short_frames_malformed() {
-    let f = eth(0x0800, &ipv4_tcp());
+    let f = eth(0x0800, &ipv4_tcp_flags(0x12));
     // Cut inside the IP header.
     assert_eq!(decode(1, &f[..24], len(&f), 0).fate(), Fate::Truncated);
     // Cut inside the TCP options: the fixed header is whole, so it is still a segment,

@@ -355,19 +355,19 @@ impl fmt::Debug for TcpFlags {
     }
 }
 
-/// The TCP options that connection analysis reports. Parsed once in decode.
+/// The TCP options a SYN or SYN/ACK negotiates, the ones connection analysis reports.
+///
+/// Decode parses them only on segments with SYN set: these options mean nothing elsewhere
+/// (RFC 9293 §3.7.1, RFC 7323 §2.2, RFC 2018 §2), and the options of every other segment
+/// (timestamps, SACK blocks) were parsed for nobody, about 30 instructions a packet.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
 pub struct TcpOptions {
-    /// Maximum segment size (SYN and SYN/ACK only).
+    /// Maximum segment size.
     pub mss: Option<u16>,
-    /// Window scale shift count (SYN and SYN/ACK only).
+    /// Window scale shift count.
     pub wscale: Option<u8>,
-    /// SACK permitted (SYN and SYN/ACK only).
+    /// SACK permitted.
     pub sack_permitted: bool,
-    /// Timestamps option: (TSval, TSecr).
-    pub timestamps: Option<(u32, u32)>,
-    /// The packet carries SACK blocks.
-    pub sack_blocks: bool,
 }
 
 /// One decoded TCP packet, as the TCP state machine consumes it.

@@ -121,7 +121,6 @@ impl T {
             mss: Some(1460),
             wscale: Some(7),
             sack_permitted: true,
-            ..Default::default()
         };
         self.seg(side, TcpFlags::SYN, seq, 0, b"", 0, o, 64240);
         self
@@ -131,7 +130,6 @@ impl T {
             mss: Some(1400),
             wscale: Some(9),
             sack_permitted: true,
-            ..Default::default()
         };
         self.seg(
             side,

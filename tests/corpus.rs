@@ -38,6 +38,7 @@ fn every_manifest_capture_is_counted_like_capinfos() {
         })
         .collect();
     let mut checked = 0;
+    let mut spans = 0;
     for (manifest, dir) in [("MANIFEST.tsv", ""), ("more/MANIFEST.tsv", "more/")] {
         for m in tsv(&shared.join(manifest)) {
             let file = format!("{dir}{}", m["file"]);
@@ -56,9 +57,20 @@ fn every_manifest_capture_is_counted_like_capinfos() {
             let expected: i64 = m["packets"].parse().unwrap();
             assert_eq!(packets, expected, "{file}: packets vs capinfos");
             checked += 1;
+            // Classic pcap files: bytes and the time span against a second reader (which
+            // refuses every other format).
+            if let Some(p) = legacy_pcap_summary(&shared.join(&file))
+                && p.packets == packets
+            {
+                assert_eq!(r["bytes"].int(), Some(p.bytes), "{file}: bytes");
+                assert_eq!(r["first_ts"].int(), p.first_ts, "{file}: first_ts");
+                assert_eq!(r["last_ts"].int(), p.last_ts, "{file}: last_ts");
+                spans += 1;
+            }
         }
     }
     assert!(checked >= 925, "only {checked} captures checked");
+    assert!(spans >= 600, "only {spans} time spans checked");
     // Files that are not captures (logs, READMEs) get a row with an error, not a crash.
     let readme = by_file.get("README.md").expect("README row");
     assert!(readme["error"].str().unwrap().contains("not a capture"));
@@ -100,4 +112,56 @@ fn corrupt_captures_keep_every_packet_before_the_fault() {
     let r = get("arkime__empty.pcap");
     assert_eq!(r["packets"].int(), Some(0));
     assert_eq!(r["error"], Value::Null);
+}
+
+/// What pcap-parser (an implementation independent of wirehouse's framer) reads from a
+/// classic pcap file.
+struct LegacySummary {
+    packets: i64,
+    bytes: i64,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+}
+
+/// Packets, captured bytes and the earliest and latest timestamps (ns) of a classic pcap
+/// file, or `None` if pcap-parser cannot read it to the end.
+fn legacy_pcap_summary(path: &std::path::Path) -> Option<LegacySummary> {
+    use pcap_parser::traits::PcapReaderIterator;
+    use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError};
+    let file = std::fs::File::open(path).ok()?;
+    let mut reader = LegacyPcapReader::new(32 << 20, file).ok()?;
+    let mut s = LegacySummary {
+        packets: 0,
+        bytes: 0,
+        first_ts: None,
+        last_ts: None,
+    };
+    let mut nanos = false;
+    let mut stalled = false;
+    loop {
+        match reader.next() {
+            Ok((used, block)) => {
+                match block {
+                    PcapBlockOwned::LegacyHeader(h) => nanos = h.is_nanosecond_precision(),
+                    PcapBlockOwned::Legacy(b) => {
+                        let frac = i64::from(b.ts_usec) * if nanos { 1 } else { 1000 };
+                        let ts = i64::from(b.ts_sec) * 1_000_000_000 + frac;
+                        s.packets += 1;
+                        s.bytes += i64::from(b.caplen);
+                        s.first_ts = Some(s.first_ts.map_or(ts, |t| t.min(ts)));
+                        s.last_ts = Some(s.last_ts.map_or(ts, |t| t.max(ts)));
+                    }
+                    _ => {}
+                }
+                reader.consume(used);
+                stalled = false;
+            }
+            Err(PcapError::Eof) => return Some(s),
+            Err(PcapError::Incomplete(_)) if !stalled => {
+                reader.refill().ok()?;
+                stalled = true;
+            }
+            Err(_) => return None,
+        }
+    }
 }

@@ -482,10 +482,17 @@ impl Connection {
         sink.on_event(ts, kind, detail);
     }
 
-    /// Process one segment.
-    pub fn on_segment(&mut self, seg: &Segment<'_>, cfg: &Config, sink: &mut impl StreamSink) {
+    /// Process one segment. Returns false when it was plain in-order data or a plain
+    /// acknowledgment, which leaves [`Connection::buffered_bytes`] as it was: the caller
+    /// keeping account of buffered bytes need not look.
+    pub fn on_segment(
+        &mut self,
+        seg: &Segment<'_>,
+        cfg: &Config,
+        sink: &mut impl StreamSink,
+    ) -> bool {
         if cfg.plain_fast_path && self.plain_segment(seg, sink) {
-            return;
+            return false;
         }
         let from_a = seg.src == self.a.ep;
         self.pkts += 1;
@@ -685,6 +692,7 @@ impl Connection {
             );
         }
         self.record_gaps();
+        true
     }
 
     /// The segment most of a capture is made of, handled without the general machinery: an
@@ -1181,6 +1189,41 @@ impl Connection {
             }
             State::Reset => {}
         }
+    }
+
+    /// Memory ran short outside this connection (its shard's out-of-order budget, `budget`
+    /// bytes): pass on what it holds back, the bytes buffered behind holes (those holes
+    /// become gaps) and deliveries held for the other direction's acknowledged hole. Order
+    /// between the directions is given up, as past the per-direction cap. Returns whether
+    /// anything was held back.
+    pub fn give_up_buffered_holes(
+        &mut self,
+        ts_ns: i64,
+        budget: usize,
+        cfg: &Config,
+        sink: &mut impl StreamSink,
+    ) -> bool {
+        let mut any = false;
+        if let Some(h) = self.held.take() {
+            any = true;
+            for (dir, d) in h.calls {
+                deliver(sink, dir, d);
+            }
+        }
+        let pkts = self.pkts;
+        for from_a in [true, false] {
+            let is_orig = from_a == self.a_is_orig;
+            let (ep, _) = self.sides(from_a);
+            let mut cx = Ctx {
+                dir: dir_of(is_orig),
+                cfg,
+                sink: &mut *sink,
+                pkts,
+            };
+            any |= ep.reasm.give_up_buffered_holes(&mut cx, ts_ns, budget);
+        }
+        self.record_gaps();
+        any
     }
 
     /// Retire the connection: flush buffered data (holes become gaps) and fix the outcome.

@@ -477,6 +477,38 @@ impl Reasm {
         }
     }
 
+    /// Memory, not this direction, ran short (the shard's out-of-order budget): give up every
+    /// hole that has bytes buffered behind it, as the per-direction cap would one at a time,
+    /// and deliver those bytes. Holes nothing was captured behind stay open: they cost
+    /// nothing. Returns whether anything was given up.
+    pub(crate) fn give_up_buffered_holes<S: StreamSink>(
+        &mut self,
+        cx: &mut Ctx<'_, S>,
+        ts: i64,
+        budget: usize,
+    ) -> bool {
+        if self.ooo.is_none() {
+            return false;
+        }
+        self.cap_hits += 1;
+        cx.sink.on_event(
+            ts,
+            EventKind::ReassemblyBufferCap,
+            format!(
+                "out-of-order buffers of this connection's shard over their budget ({budget} \
+                 bytes, a share of --max-ooo-total-mib): {} bytes buffered here delivered, \
+                 skipping the hole at stream offset {}",
+                self.buffered, self.next
+            ),
+        );
+        while let Some(first) = self.ooo.as_ref().and_then(|m| m.keys().next().copied()) {
+            let lost = first.saturating_sub(self.next);
+            self.gap(cx, ts, lost);
+            self.drain(cx, None);
+        }
+        true
+    }
+
     /// The connection is over: deliver everything buffered, declaring the holes between as
     /// gaps, then any acknowledged or FIN-announced bytes never seen.
     pub(crate) fn finish<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {

@@ -421,6 +421,57 @@ fn gap_when_the_buffer_cap_is_hit() {
 }
 
 #[test]
+fn giving_up_buffered_holes_delivers_what_was_held_back() {
+    use Dir::{ToClient as S2C, ToServer as C2S};
+    // Two holes in the client's stream, with bytes buffered behind each: giving up turns
+    // both holes into gaps and delivers everything, in stream order, and the connection
+    // goes on from there.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"01");
+    t.data(C, 1005, 5001, b"45"); // 1003..1005 missing
+    t.data(C, 1009, 5001, b"89"); // 1007..1009 missing
+    let conn = t.conn.as_mut().unwrap();
+    assert_eq!(conn.buffered_bytes(), 4);
+    let now = t.now;
+    assert!(conn.give_up_buffered_holes(now, 1 << 20, &t.cfg, &mut t.sink));
+    assert_eq!(conn.buffered_bytes(), 0);
+    assert_eq!(
+        order(&t),
+        vec![
+            (C2S, "01"),
+            (C2S, "gap 2"),
+            (C2S, "45"),
+            (C2S, "gap 2"),
+            (C2S, "89")
+        ]
+    );
+    let conn = t.conn.as_mut().unwrap();
+    assert!(!conn.give_up_buffered_holes(now, 1 << 20, &t.cfg, &mut t.sink));
+    t.data(C, 1011, 5001, b"ab");
+    assert_eq!(&t.sink.data[0], b"01\x00\x0045\x00\x0089ab");
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!((s.ooo_cap_hits, s.client_missing_bytes), (1, 4));
+    assert_eq!(
+        t.sink.events,
+        vec![EventKind::ReassemblyBufferCap],
+        "one event for the direction given up, none at the end: nothing was left"
+    );
+
+    // Deliveries held for the other direction's acknowledged hole are passed on too: the
+    // request waits for response 1's missing bytes, and goes out when memory runs short.
+    let mut t = first_exchange_started(); // 5005..5009 never captured
+    t.data(C, 1005, 5009, b"GET2");
+    assert_eq!(order(&t), vec![(C2S, "GET1"), (S2C, "AAAA")]);
+    let conn = t.conn.as_mut().unwrap();
+    assert_eq!(conn.buffered_bytes(), 4);
+    let now = t.now;
+    assert!(conn.give_up_buffered_holes(now, 1 << 20, &t.cfg, &mut t.sink));
+    assert_eq!(conn.buffered_bytes(), 0);
+    assert_eq!(order(&t), vec![(C2S, "GET1"), (S2C, "AAAA"), (C2S, "GET2")]);
+}
+
+#[test]
 fn acked_hole_becomes_a_gap_after_the_grace_period_only() {
     // The server acknowledges bytes the capture never had: a gap, after 16 more packets.
     let mut t = T::new();

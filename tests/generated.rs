@@ -394,6 +394,120 @@ fn a_huge_out_of_order_hole_is_bounded_by_the_buffer_cap() {
     assert!(caps[0]["ooo_cap_hits"].int().unwrap() >= 4);
 }
 
+/// `wirehouse analyze --stats` into a fresh directory: the output and the out-of-order peak
+/// it reports (bytes, each shard's peak summed).
+fn analyze_ooo_peak(name: &str, pcap: &Path, extra: &[&str]) -> (Scratch, u64) {
+    let out = tmp(name);
+    let mut args = vec![
+        "analyze".to_string(),
+        pcap.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+        "--stats".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = wirehouse(&argv);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let peak = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("out-of-order buffers: peak "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("--stats reports the out-of-order peak:\n{stdout}"));
+    (out, peak)
+}
+
+#[test]
+fn out_of_order_bytes_of_all_connections_stay_within_the_total_cap() {
+    // 64 one-sided streams at once, each losing an early segment that nothing acknowledges:
+    // everything after each hole waits, 1 MiB per stream, far below the per-direction cap.
+    // Only the cap on all connections together (per shard: 16 MiB / 8) can bound it.
+    const MSS: u64 = 1448;
+    const BODY: i64 = 1 << 20;
+    let (_dir, pcap, _) = generate("total-cap", |a| {
+        a.scenario = "ooo-hole".into();
+        a.streams = 64;
+        a.size = "64M".into();
+    });
+    let (free, free_peak) = analyze_ooo_peak("total-cap-free", &pcap, &["--shards", "8"]);
+    let (capped, capped_peak) = analyze_ooo_peak(
+        "total-cap-16",
+        &pcap,
+        &["--shards", "8", "--max-ooo-total-mib", "16"],
+    );
+    // Without the cap (256 MiB) nearly all of the 64 MiB after the holes is held at once.
+    assert!(free_peak > 48 << 20, "uncapped peak {free_peak}");
+    // With it, a shard sheds as soon as a segment takes it past its 2 MiB share: each
+    // shard's peak is at most its share plus that one segment.
+    assert!(
+        capped_peak <= (16 << 20) + 8 * MSS,
+        "capped peak {capped_peak}"
+    );
+    // Nothing is lost for it: every stream misses exactly its one segment, and every
+    // response is whole.
+    for out in [&free, &capped] {
+        let conns = rows(out, "connections");
+        assert_eq!(conns.len(), 64);
+        for c in &conns {
+            assert_eq!(c["server_missing_bytes"].int(), Some(MSS as i64));
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+            assert_eq!(c["server_bytes"].int(), Some(BODY + head.len() as i64));
+        }
+        let http = rows(out, "http");
+        assert_eq!(http.len(), 64);
+        for h in &http {
+            assert_eq!(h["status"].int(), Some(200));
+            assert_eq!(h["response_body_bytes"].int(), Some(BODY));
+            assert_eq!(h["missing_bytes"].int(), Some(MSS as i64));
+        }
+    }
+    // Each hole given up early is counted: per connection, per capture, and as an event.
+    let hits = |out: &Path| -> (i64, i64, i64) {
+        let per_conn: i64 = rows(out, "connections")
+            .iter()
+            .map(|c| c["ooo_cap_hits"].int().unwrap())
+            .sum();
+        let per_capture = rows(out, "captures")[0]["ooo_cap_hits"].int().unwrap();
+        let events = rows(out, "events")
+            .iter()
+            .filter(|e| e["kind"].str() == Some("reassembly_buffer_cap"))
+            .count() as i64;
+        (per_conn, per_capture, events)
+    };
+    let (free_hits, capped_hits) = (hits(&free), hits(&capped));
+    for (n, c, e) in [free_hits, capped_hits] {
+        assert_eq!((c, e), (n, n));
+    }
+    assert!(
+        capped_hits.0 >= 32 && capped_hits.0 > free_hits.0,
+        "hits capped {capped_hits:?}, uncapped {free_hits:?}"
+    );
+    // Shedding depends only on each shard's own packets: the same rows at 1 thread with
+    // 1 MiB windows.
+    let (serial, _) = analyze_ooo_peak(
+        "total-cap-16-serial",
+        &pcap,
+        &[
+            "--shards",
+            "8",
+            "--max-ooo-total-mib",
+            "16",
+            "-j",
+            "1",
+            "--window-mib",
+            "1",
+        ],
+    );
+    assert!(row_set(&capped) == row_set(&serial), "row sets differ");
+}
+
 #[test]
 fn at_the_connection_cap_closed_connections_go_before_live_ones_are_evicted() {
     let (_dir, pcap, _truth) = generate("cap-closed-first", |a| {

@@ -48,6 +48,12 @@ pub(crate) struct AnalyzeArgs {
     /// earliest hole is given up as a gap (counted in connections.ooo_cap_hits).
     #[arg(long, value_name = "MIB", default_value_t = 4)]
     max_ooo_mib: usize,
+    /// Cap on out-of-order bytes buffered by all connections of an input stream together, in
+    /// MiB (split evenly over the shards); past a shard's share, the connections holding the
+    /// most give up their holes as gaps (counted in connections.ooo_cap_hits). Bounds memory
+    /// when many connections wait on holes at once, as on a one-sided capture with loss.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    max_ooo_total_mib: usize,
     /// Take the general reassembly path for every segment (for tests that check the plain
     /// segment shortcut changes no result).
     #[arg(long, hide = true)]
@@ -117,6 +123,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         window_bytes: a.window_mib.max(1) << 20,
         idle_timeout_ns: (a.idle_timeout * 1e9) as i64,
         max_connections: a.max_connections.max(1),
+        max_ooo_total_bytes: a.max_ooo_total_mib.max(1) << 20,
         max_lingering: a.max_closed.max(1),
         merge: a.merge,
         filter,
@@ -163,7 +170,7 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
         .write_ns
         .fetch_add(finish.as_nanos() as u64, Ordering::Relaxed);
     if !a.quiet {
-        print_summary(&summary, &tables, &a.out, threads, a.stats);
+        print_summary(&summary, &tables, &a.out, threads, a.stats.then_some(&a));
     }
     if summary.files_with_errors > 0 {
         eprintln!(
@@ -201,7 +208,7 @@ fn print_summary(
     tables: &wirehouse_output::DatasetSummary,
     out: &std::path::Path,
     threads: usize,
-    stats: bool,
+    stats: Option<&AnalyzeArgs>,
 ) {
     let secs = s.elapsed_s.max(1e-9);
     println!(
@@ -223,7 +230,7 @@ fn print_summary(
             out.display()
         );
     }
-    if stats {
+    if let Some(a) = stats {
         if let Some((hwm, anon)) = memory() {
             println!(
                 "  memory: peak RSS {:.1} MB (private/anonymous now {:.1} MB)",
@@ -246,6 +253,10 @@ fn print_summary(
             ms(&s.stages.frame_ns),
             ms(&s.stages.analyze_ns),
             ms(&s.stages.write_ns)
+        );
+        println!(
+            "  out-of-order buffers: peak {} bytes (each shard's peak, summed; cap {} MiB per input stream, {} MiB per connection direction)",
+            s.ooo_peak_bytes, a.max_ooo_total_mib, a.max_ooo_mib
         );
     }
 }

@@ -68,6 +68,10 @@ pub struct Config {
     pub max_lingering: usize,
     /// Live connections per stream; past it the least recently active are evicted.
     pub max_connections: usize,
+    /// Out-of-order bytes all connections of a stream may buffer together (split evenly
+    /// over the shards); past a shard's share the connections holding most give up their
+    /// holes. The per-connection cap is `tcp.max_ooo_bytes`.
+    pub max_ooo_total_bytes: usize,
     /// Treat all inputs as one time-ordered stream (rotated files).
     pub merge: bool,
     /// Packet filter (`--filter`).
@@ -90,6 +94,7 @@ impl Default for Config {
             close_linger_ns: 5 * 1_000_000_000,
             max_lingering: 16 * 1024,
             max_connections: 1_000_000,
+            max_ooo_total_bytes: 256 << 20,
             merge: false,
             filter: None,
             tcp: wirehouse_tcp::Config::default(),
@@ -147,6 +152,9 @@ pub struct RunSummary {
     pub connections: u64,
     /// HTTP requests.
     pub requests: u64,
+    /// Out-of-order bytes buffered at once: each shard's peak, summed over shards and
+    /// streams (so at least the true peak).
+    pub ooo_peak_bytes: u64,
     /// Per-stage CPU time.
     pub stages: StageTimes,
     /// Wall-clock seconds.
@@ -304,6 +312,7 @@ impl Run<'_> {
             close_linger_ns: self.cfg.close_linger_ns,
             cap: (self.cfg.max_connections / self.cfg.shards.max(1)).max(1),
             linger_cap: (self.cfg.max_lingering / self.cfg.shards.max(1)).max(16),
+            ooo_budget: (self.cfg.max_ooo_total_bytes / self.cfg.shards.max(1)).max(64 << 10),
             file,
             flows: self.cfg.flows.as_ref(),
         }
@@ -339,6 +348,11 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     if let Some(last) = rows.last_mut() {
         add_shard_stats(run, &mut st, last);
     }
+    let ooo_peak: usize = st.shards.iter().map(Shard::ooo_peak).sum();
+    run.summary
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ooo_peak_bytes += ooo_peak as u64;
     for row in rows {
         let mut s = run.summary.lock().unwrap_or_else(|p| p.into_inner());
         s.files += 1;

@@ -50,6 +50,8 @@ pub(crate) struct ShardCtx<'a> {
     pub(crate) cap: usize,
     /// Closed connections this shard keeps for late packets.
     pub(crate) linger_cap: usize,
+    /// Out-of-order bytes this shard's connections may buffer together.
+    pub(crate) ooo_budget: usize,
     /// Capture file being read (for conn_id and the `file` columns).
     pub(crate) file: &'a Arc<str>,
     /// `wirehouse flows` output, instead of protocol analysis.
@@ -64,6 +66,9 @@ struct Entry {
     vlans: Vlans,
     /// The analyzer's buffers were given back when the connection closed.
     released: bool,
+    /// Bytes the connection held back (out of order, or waiting on the other direction)
+    /// after its last segment, as counted in the shard's [`OooAccount`].
+    ooo: usize,
 }
 
 /// A connection table key: the flow key with the hash framing already computed to route the
@@ -125,6 +130,35 @@ pub(crate) struct Shard {
     closed: usize,
     /// `flows` mode: how many connections each address/port pair had (tcpflow's c<N>).
     flow_names: HashMap<FlowKey, u32, ahash::RandomState>,
+    ooo: OooAccount,
+}
+
+/// What a shard's connections hold back in reassembly buffers, together.
+///
+/// The per-direction cap (`--max-ooo-mib`) bounds one connection; this bounds them all. On a
+/// one-sided capture with loss (a SPAN port that sees one direction) no acknowledgment ever
+/// gives a hole up, so without it every connection could hold its full cap at once.
+#[derive(Default)]
+struct OooAccount {
+    total: usize,
+    /// Largest `total` seen after a segment (before any shedding).
+    peak: usize,
+}
+
+impl OooAccount {
+    /// Note what `e` holds back after a segment; true when the shard is over `budget`.
+    #[inline]
+    fn update(&mut self, e: &mut Entry, budget: usize) -> bool {
+        let now = e.tcp.buffered_bytes();
+        if now == e.ooo {
+            return false; // nearly every segment: nothing was or is buffered
+        }
+        // `total` includes `e.ooo`, so this cannot wrap.
+        self.total = self.total - e.ooo + now;
+        e.ooo = now;
+        self.peak = self.peak.max(self.total);
+        self.total > budget
+    }
 }
 
 /// How often (capture time) a shard looks for idle connections to retire.
@@ -142,7 +176,13 @@ impl Shard {
             stats: FileStats::default(),
             closed: 0,
             flow_names: HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8)),
+            ooo: OooAccount::default(),
         }
+    }
+
+    /// The most out-of-order bytes this shard's connections held at once.
+    pub(crate) fn ooo_peak(&self) -> usize {
+        self.ooo.peak
     }
 
     pub(crate) fn take_file_stats(&mut self) -> FileStats {
@@ -202,8 +242,9 @@ impl Shard {
             };
             match reason {
                 None => {
-                    let closed = feed(e, &seg, ctx, rows);
-                    self.after_feed(closed, ctx, rows);
+                    let fed = feed(e, &seg, ctx, rows);
+                    let over = fed.buffers && self.ooo.update(e, ctx.ooo_budget);
+                    self.after_feed(fed.closed, over, ctx, rows);
                     return;
                 }
                 Some(reason) => {
@@ -234,14 +275,25 @@ impl Shard {
             file: ctx.file.clone(),
             vlans: r.vlans,
             released: false,
+            ooo: 0,
         });
         self.stats.connections += 1;
-        let closed = feed(&mut e, &seg, ctx, rows);
+        let fed = feed(&mut e, &seg, ctx, rows);
+        let over = fed.buffers && self.ooo.update(&mut e, ctx.ooo_budget);
         self.conns.insert(key, e);
-        self.after_feed(closed, ctx, rows);
+        self.after_feed(fed.closed, over, ctx, rows);
     }
 
-    fn after_feed(&mut self, closed: bool, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+    fn after_feed(
+        &mut self,
+        closed: bool,
+        over_ooo_budget: bool,
+        ctx: &ShardCtx<'_>,
+        rows: &mut TableBuilders,
+    ) {
+        if over_ooo_budget {
+            self.shed_ooo(ctx, rows);
+        }
         if closed {
             self.closed += 1;
             if self.closed > ctx.linger_cap {
@@ -292,6 +344,42 @@ impl Shard {
             }
         }
         n
+    }
+
+    /// Over the out-of-order budget: the connections holding back the most give up their
+    /// holes, largest first, until the shard is down to half its budget. Going down to half
+    /// makes a flood of holes cost one scan of the table per half-budget of new bytes, not
+    /// one per packet. The choice depends only on the table, so it is deterministic.
+    fn shed_ooo(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        let mut holding: Vec<(usize, i64, Keyed)> = self
+            .conns
+            .iter()
+            .filter(|(_, e)| e.ooo > 0)
+            .map(|(k, e)| (e.ooo, e.conn_id, *k))
+            .collect();
+        holding.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let ts = self.clock;
+        for (_, _, k) in holding {
+            if self.ooo.total <= ctx.ooo_budget / 2 {
+                break;
+            }
+            let Some(e) = self.conns.get_mut(&k) else {
+                continue;
+            };
+            let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans);
+            let mut sink = ConnSink {
+                app: &mut e.app,
+                cx: AppCtx {
+                    meta: &meta,
+                    rows,
+                    http: ctx.http,
+                    flows: ctx.flows,
+                },
+            };
+            e.tcp
+                .give_up_buffered_holes(ts, ctx.ooo_budget, ctx.tcp, &mut sink);
+            self.ooo.update(e, usize::MAX);
+        }
     }
 
     fn maybe_sweep(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
@@ -381,6 +469,8 @@ impl Shard {
         if e.released {
             self.closed = self.closed.saturating_sub(1);
         }
+        // Finishing delivers whatever the connection still holds back.
+        self.ooo.total -= e.ooo;
         let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans);
         {
             let mut sink = ConnSink {
@@ -431,6 +521,10 @@ impl Shard {
                 self.retire(e, reason, at, ctx, rows);
             }
         }
+        debug_assert_eq!(
+            self.ooo.total, 0,
+            "out-of-order bytes of retired connections"
+        );
     }
 }
 
@@ -451,8 +545,16 @@ impl<'a> Meta<'a> {
     }
 }
 
-/// Feed one segment; true when it closed the connection.
-fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) -> bool {
+/// What feeding a segment did.
+struct Fed {
+    /// It closed the connection.
+    closed: bool,
+    /// It may have changed what the connection holds back (see [`OooAccount`]).
+    buffers: bool,
+}
+
+/// Feed one segment.
+fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) -> Fed {
     let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans);
     let mut sink = ConnSink {
         app: &mut e.app,
@@ -463,15 +565,15 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
             flows: ctx.flows,
         },
     };
-    e.tcp.on_segment(seg, ctx.tcp, &mut sink);
+    let buffers = e.tcp.on_segment(seg, ctx.tcp, &mut sink);
     // A closed connection lingers (Zeek's close delay) to absorb late retransmissions; on a
     // busy link thousands of them do, so they should not keep their parser buffers.
-    if !e.released && e.tcp.is_closed() {
+    let closed = !e.released && e.tcp.is_closed();
+    if closed {
         e.app.release_memory();
         e.released = true;
-        return true;
     }
-    false
+    Fed { closed, buffers }
 }
 
 /// Where reassembled bytes go: the application analyzer, and rows.

@@ -14,8 +14,9 @@
 //!   acknowledged: a gap of known size).
 //! - `half-open`: `--connections` unanswered SYNs (some retried after 1 s and 3 s) from
 //!   distinct clients, mixed with a few normal connections: for the live-connection cap.
-//! - `ooo-hole`: a few long one-sided server streams that lose an early segment which
-//!   nothing acknowledges, so everything after it is out of order: for the reassembly cap.
+//! - `ooo-hole`: `--streams` long one-sided server streams at once (default 4) that lose an
+//!   early segment which nothing acknowledges, so everything after it is out of order: for
+//!   the reassembly caps (per connection, and all connections together).
 //!
 //! TCP checksums are left zero (as in captures taken on the sending host with offload); IPv4
 //! header checksums are correct. The same arguments give a byte-identical file.
@@ -76,9 +77,13 @@ pub struct Args {
     /// Share of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     pub ipv6_share: f64,
-    /// Number of connections for half-open (SYNs) and ooo-hole (streams).
+    /// Number of connections for half-open (SYNs).
     #[arg(long, default_value_t = 1_000_000)]
     pub connections: u64,
+    /// Number of streams for ooo-hole, all open at once; each carries an equal share of
+    /// `--size` (at least 1 MiB).
+    #[arg(long, default_value_t = 4)]
+    pub streams: u64,
     /// Write ground truth TSV files here.
     #[arg(long)]
     pub truth: Option<PathBuf>,
@@ -417,7 +422,7 @@ pub fn generate(a: &Args) -> Result<Summary, String> {
     let scenario = a.scenario.as_str();
     let concurrency = match scenario {
         "half-open" => 50_000,
-        "ooo-hole" => 4,
+        "ooo-hole" => a.streams.max(1) as usize,
         _ => a.concurrency.max(1),
     };
     let make = |rng: &mut Rng, addrs: &mut Addrs, n: u64| -> Conn {
@@ -450,7 +455,7 @@ pub fn generate(a: &Args) -> Result<Summary, String> {
                 let server = Addrs::server(rng, false);
                 let mut req = Msg::default();
                 req.bytes(b"GET /big.bin HTTP/1.1\r\nHost: big.example.com\r\n\r\n".to_vec());
-                let body = (size / 4).max(1 << 20);
+                let body = (size / a.streams.max(1)).max(1 << 20);
                 let mut resp = Msg::default();
                 resp.bytes(
                     format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\n\r\n").into_bytes(),
@@ -502,7 +507,7 @@ pub fn generate(a: &Args) -> Result<Summary, String> {
             "half-open" | "ooo-hole" => {
                 started
                     < if scenario == "ooo-hole" {
-                        4
+                        a.streams.max(1)
                     } else {
                         a.connections
                     }

@@ -58,6 +58,8 @@ struct StreamState {
     /// Bytes read from the decoder while detecting the format, not yet handed out.
     pending: Vec<u8>,
     eof: bool,
+    /// Buffers of windows given back with [`Source::recycle`], to fill again.
+    spare: Vec<Vec<u8>>,
 }
 
 /// The bytes of one window, owned by it.
@@ -130,6 +132,7 @@ impl Source {
                     pos: 0,
                     pending: Vec::new(),
                     eof: false,
+                    spare: Vec::new(),
                 };
                 state.fill_to(64).map_err(|e| {
                     OpenError::NotCapture(format!(
@@ -210,6 +213,20 @@ impl Source {
             Reader::Stream(s) => s.window(start, size, prev),
         }
     }
+
+    /// Give back a window that is no longer needed. A mapped window is unmapped; the buffer
+    /// of a decompressed one is filled again by a later [`Source::window`]. A fresh buffer
+    /// for every window cost a page fault per 4 KiB of it: on a 1 GB gzip capture at 2
+    /// threads, 84 k faults where the same capture mapped took 32 k.
+    pub fn recycle(&mut self, w: Window) {
+        if let (Reader::Stream(s), WindowData::Owned(buf)) = (&mut self.reader, w.data) {
+            // Two windows are in flight at once (one analysed while the next is framed):
+            // a spare beyond that would only hold memory.
+            if s.spare.len() < 2 {
+                s.spare.push(buf);
+            }
+        }
+    }
 }
 
 impl StreamState {
@@ -229,7 +246,9 @@ impl StreamState {
     }
 
     fn window(&mut self, start: u64, size: usize, prev: Option<&Window>) -> io::Result<Window> {
-        let mut buf = Vec::with_capacity(size);
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(size);
         if start < self.pos {
             let p = prev
                 .ok_or_else(|| io::Error::other("window start lies before the stream position"))?;

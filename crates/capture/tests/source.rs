@@ -86,6 +86,50 @@ fn consecutive_windows_rebuild_the_file() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[test]
+fn decompressed_windows_rebuild_the_stream_with_recycled_buffers() {
+    // A gzip stream read window by window, every window after the first starting a little
+    // inside the previous one (as after a record cut at a window's end), and every window
+    // given back once two newer ones exist, as the engine does: a recycled buffer holding
+    // bytes of its old window would show up as a mismatch.
+    use std::io::Write;
+    let len = (5 * MIB + 4321) as usize;
+    let (plain, bytes) = capture_file("gzip-plain", len);
+    let path = plain.with_extension("gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    e.write_all(&bytes).unwrap();
+    e.finish().unwrap();
+    let mut source = Source::open(&path).unwrap();
+    assert_eq!(source.file_len(), None);
+    let mut start = 0u64;
+    let mut prev: Option<wirehouse_capture::source::Window> = None;
+    let mut windows = 0;
+    loop {
+        let w = source.window(start, 700_001, prev.as_ref()).unwrap();
+        let end = (start as usize + w.len()).min(len);
+        assert!(
+            w[..] == bytes[start as usize..end],
+            "window at {start} differs from the stream"
+        );
+        windows += 1;
+        if w.at_eof {
+            assert_eq!(end, len);
+            break;
+        }
+        // The next window starts 1000 bytes before this one's end.
+        start = w.base + w.len() as u64 - 1000;
+        if let Some(old) = prev.replace(w) {
+            source.recycle(old);
+        }
+    }
+    assert!(windows > 7);
+    std::fs::remove_file(&plain).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
 /// The mapping behind a window starts on a 2 MiB boundary of the file and asks for huge pages:
 /// that is what lets a cold read fill the page cache with 2 MiB folios and later faults map
 /// them whole. Checked on the kernel's own view of the mapping (`/proc/self/smaps`).

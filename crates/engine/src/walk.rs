@@ -105,7 +105,9 @@ pub fn walk(path: &Path, window_bytes: usize, ranges: usize) -> WalkStats {
             _ => {}
         }
         start = w.base + end as u64;
-        prev = Some(w);
+        if let Some(old) = prev.replace(w) {
+            source.recycle(old);
+        }
     }
     st.seconds = started.elapsed().as_secs_f64();
     st

@@ -283,6 +283,83 @@ fn rows_are_identical_for_any_thread_count_and_window_size() {
 }
 
 #[test]
+fn compressed_inputs_read_side_by_side_give_the_rows_of_the_plain_files() {
+    // Compressed files are read side by side, as many at once as there are threads (one
+    // core inflates each). Three generated captures, gzip, zstd and gzip again, each
+    // inflating to several 1 MiB windows: the rows must be those of the same files
+    // uncompressed, whatever the thread count.
+    use std::io::Write;
+    let mut plain = Vec::new();
+    let mut packed = Vec::new();
+    let mut guards = Vec::new();
+    for (seed, kind) in [(21u64, "gz"), (22, "zst"), (23, "gz")] {
+        let (dir, pcap, _) = generate(&format!("packed-{seed}"), |a| {
+            a.size = "6M".into();
+            a.seed = seed;
+            a.concurrency = 300;
+        });
+        let bytes = std::fs::read(&pcap).unwrap();
+        let out = pcap.with_extension(format!("pcap.{kind}"));
+        let file = std::fs::File::create(&out).unwrap();
+        if kind == "gz" {
+            let mut e = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            e.write_all(&bytes).unwrap();
+            e.finish().unwrap();
+        } else {
+            zstd::stream::copy_encode(&bytes[..], file, 3).unwrap();
+        }
+        plain.push(pcap);
+        packed.push(out);
+        guards.push(dir);
+    }
+    // The same rows but for what names or describes the file: its name, compression, size
+    // on disk, and conn_id (derived from the file name).
+    let comparable = |out: &Path| -> Vec<String> {
+        let mut rows: Vec<String> = row_set(out)
+            .into_iter()
+            .map(|r| {
+                let mut r = r.replace(".pcap.gz", ".pcap").replace(".pcap.zst", ".pcap");
+                for col in ["compression", "file_bytes", "conn_id"] {
+                    if let Some(i) = r.find(&format!("{col}=")) {
+                        let end = r[i..].find(',').map_or(r.len(), |e| i + e);
+                        r.replace_range(i..end, "");
+                    }
+                }
+                r
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let p: Vec<&Path> = plain.iter().map(|p| p.as_path()).collect();
+    let z: Vec<&Path> = packed.iter().map(|p| p.as_path()).collect();
+    let reference = comparable(&analyze(
+        "packed-plain",
+        &p,
+        &["-j", "1", "--window-mib", "1"],
+    ));
+    assert!(reference.len() > 1000);
+    for threads in ["1", "2", "3"] {
+        let out = analyze(
+            &format!("packed-{threads}"),
+            &z,
+            &["-j", threads, "--window-mib", "1"],
+        );
+        let caps = rows(&out, "captures");
+        let mut kinds: Vec<_> = caps
+            .iter()
+            .map(|c| c["compression"].str().unwrap().to_string())
+            .collect();
+        kinds.sort();
+        assert_eq!(kinds, ["gzip", "gzip", "zstd"]);
+        assert!(
+            comparable(&out) == reference,
+            "-j {threads}: rows differ from the plain files'"
+        );
+    }
+}
+
+#[test]
 fn a_flood_of_half_open_connections_stays_within_the_cap() {
     let (_dir, pcap, truth) = generate("halfopen", |a| {
         a.scenario = "half-open".into();

@@ -69,6 +69,8 @@ struct Entry {
     /// Bytes the connection held back (out of order, or waiting on the other direction)
     /// after its last segment, as counted in the shard's [`OooAccount`].
     ooo: usize,
+    /// In [`OooAccount::holding`].
+    listed: bool,
 }
 
 /// A connection table key: the flow key with the hash framing already computed to route the
@@ -143,21 +145,36 @@ struct OooAccount {
     total: usize,
     /// Largest `total` seen after a segment (before any shedding).
     peak: usize,
+    /// Connections that held something back since they were last listed: what shedding
+    /// looks through, rather than a table of up to a million mostly idle connections. A
+    /// connection is listed once ([`Entry::listed`]); keys of retired connections and of
+    /// ones holding nothing any more are dropped when the list is compacted.
+    holding: Vec<Keyed>,
 }
 
 impl OooAccount {
-    /// Note what `e` holds back after a segment; true when the shard is over `budget`.
+    /// Note what `e` (at `key`) holds back after a segment; true when the shard is over
+    /// `budget`.
     #[inline]
-    fn update(&mut self, e: &mut Entry, budget: usize) -> bool {
+    fn update(&mut self, key: Keyed, e: &mut Entry, budget: usize) -> bool {
         let now = e.tcp.buffered_bytes();
         if now == e.ooo {
             return false; // nearly every segment: nothing was or is buffered
+        }
+        if !e.listed {
+            self.holding.push(key);
+            e.listed = true;
         }
         // `total` includes `e.ooo`, so this cannot wrap.
         self.total = self.total - e.ooo + now;
         e.ooo = now;
         self.peak = self.peak.max(self.total);
         self.total > budget
+    }
+
+    /// `e` left the table.
+    fn forget(&mut self, e: &Entry) {
+        self.total -= e.ooo;
     }
 }
 
@@ -178,6 +195,34 @@ impl Shard {
             flow_names: HashMap::with_hasher(ahash::RandomState::with_seeds(5, 6, 7, 8)),
             ooo: OooAccount::default(),
         }
+    }
+
+    /// Remove a connection from the table (to retire it).
+    fn take(&mut self, key: &Keyed) -> Option<Box<Entry>> {
+        let e = self.conns.remove(key)?;
+        // Retiring delivers whatever the connection still holds back.
+        self.ooo.forget(&e);
+        if self.ooo.holding.len() > 2 * self.conns.len() + 1024 {
+            self.compact_holding();
+        }
+        Some(e)
+    }
+
+    /// Keep in [`OooAccount::holding`] only the connections still holding something back,
+    /// once each.
+    fn compact_holding(&mut self) {
+        let mut list = std::mem::take(&mut self.ooo.holding);
+        list.sort_unstable();
+        list.dedup();
+        list.retain(|k| match self.conns.get_mut(k) {
+            Some(e) if e.ooo > 0 => true,
+            Some(e) => {
+                e.listed = false;
+                false
+            }
+            None => false,
+        });
+        self.ooo.holding = list;
     }
 
     /// The most out-of-order bytes this shard's connections held at once.
@@ -243,12 +288,12 @@ impl Shard {
             match reason {
                 None => {
                     let fed = feed(e, &seg, ctx, rows);
-                    let over = fed.buffers && self.ooo.update(e, ctx.ooo_budget);
+                    let over = fed.buffers && self.ooo.update(key, e, ctx.ooo_budget);
                     self.after_feed(fed.closed, over, ctx, rows);
                     return;
                 }
                 Some(reason) => {
-                    if let Some(old) = self.conns.remove(&key) {
+                    if let Some(old) = self.take(&key) {
                         let at = old.tcp.last_ts();
                         self.retire(old, reason, at, ctx, rows);
                     }
@@ -276,10 +321,11 @@ impl Shard {
             vlans: r.vlans,
             released: false,
             ooo: 0,
+            listed: false,
         });
         self.stats.connections += 1;
         let fed = feed(&mut e, &seg, ctx, rows);
-        let over = fed.buffers && self.ooo.update(&mut e, ctx.ooo_budget);
+        let over = fed.buffers && self.ooo.update(key, &mut e, ctx.ooo_budget);
         self.conns.insert(key, e);
         self.after_feed(fed.closed, over, ctx, rows);
     }
@@ -338,7 +384,7 @@ impl Shard {
         closed.truncate(n);
         closed.sort_unstable();
         for (_, _, k) in closed {
-            if let Some(e) = self.conns.remove(&k) {
+            if let Some(e) = self.take(&k) {
                 let at = e.tcp.last_ts();
                 self.retire(e, EndReason::Closed, at, ctx, rows);
             }
@@ -351,11 +397,12 @@ impl Shard {
     /// makes a flood of holes cost one scan of the table per half-budget of new bytes, not
     /// one per packet. The choice depends only on the table, so it is deterministic.
     fn shed_ooo(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
+        self.compact_holding();
         let mut holding: Vec<(usize, i64, Keyed)> = self
-            .conns
+            .ooo
+            .holding
             .iter()
-            .filter(|(_, e)| e.ooo > 0)
-            .map(|(k, e)| (e.ooo, e.conn_id, *k))
+            .filter_map(|k| self.conns.get(k).map(|e| (e.ooo, e.conn_id, *k)))
             .collect();
         holding.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
         let ts = self.clock;
@@ -378,7 +425,7 @@ impl Shard {
             };
             e.tcp
                 .give_up_buffered_holes(ts, ctx.ooo_budget, ctx.tcp, &mut sink);
-            self.ooo.update(e, usize::MAX);
+            self.ooo.update(k, e, usize::MAX);
         }
     }
 
@@ -408,7 +455,7 @@ impl Shard {
             .collect();
         done.sort_unstable_by_key(|(k, _)| *k);
         for (k, reason) in done {
-            if let Some(e) = self.conns.remove(&k) {
+            if let Some(e) = self.take(&k) {
                 let at = e.tcp.last_ts();
                 self.retire(e, reason, at, ctx, rows);
             }
@@ -440,7 +487,7 @@ impl Shard {
         by_age.truncate(n);
         by_age.sort_unstable();
         for (_, _, k) in by_age {
-            if let Some(e) = self.conns.remove(&k) {
+            if let Some(e) = self.take(&k) {
                 self.stats.evicted += 1;
                 rows.events.append(&EventRow {
                     ts: Some(self.clock),
@@ -469,8 +516,6 @@ impl Shard {
         if e.released {
             self.closed = self.closed.saturating_sub(1);
         }
-        // Finishing delivers whatever the connection still holds back.
-        self.ooo.total -= e.ooo;
         let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans);
         {
             let mut sink = ConnSink {
@@ -511,7 +556,7 @@ impl Shard {
         let mut keys: Vec<Keyed> = self.conns.keys().copied().collect();
         keys.sort_unstable();
         for k in keys {
-            if let Some(e) = self.conns.remove(&k) {
+            if let Some(e) = self.take(&k) {
                 let reason = if e.tcp.is_closed() {
                     EndReason::Closed
                 } else {

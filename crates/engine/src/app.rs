@@ -26,7 +26,8 @@ pub(crate) struct Meta<'a> {
     pub(crate) client: Endpoint,
     pub(crate) server: Endpoint,
     pub(crate) vlans: Vlans,
-    /// Whether each direction's SYN was seen (client to server, server to client).
+    /// Whether each direction's SYN was seen (client to server, server to client); filled
+    /// for `flows` only, false otherwise.
     pub(crate) syn_seen: [bool; 2],
 }
 

@@ -360,6 +360,55 @@ fn compressed_inputs_read_side_by_side_give_the_rows_of_the_plain_files() {
 }
 
 #[test]
+fn a_truncated_gzip_capture_keeps_every_packet_before_the_cut() {
+    // A .gz cut short (rotated while it was written): every whole record the decoder could
+    // still inflate is read, and the fault is reported at the offset it happened.
+    use std::io::{Read, Write};
+    let (_dir, pcap, _) = generate("cut-gz", |a| {
+        a.size = "8M".into();
+        a.seed = 31;
+        a.concurrency = 200;
+    });
+    let bytes = std::fs::read(&pcap).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&bytes).unwrap();
+    let gz = e.finish().unwrap();
+    let cut_path = pcap.with_extension("pcap.gz");
+    std::fs::write(&cut_path, &gz[..gz.len() * 2 / 3]).unwrap();
+    // What a decoder gets out of the cut file before it fails, and the whole records in it
+    // (a classic little-endian pcap: a 24-byte header, then 16-byte record headers).
+    let mut prefix = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(std::fs::File::open(&cut_path).unwrap());
+    assert!(
+        d.read_to_end(&mut prefix).is_err(),
+        "the cut file must fail to inflate"
+    );
+    assert!(
+        prefix.len() > 2 << 20,
+        "only {} bytes inflate",
+        prefix.len()
+    );
+    let (mut at, mut records, mut captured) = (24usize, 0i64, 0i64);
+    while at + 16 <= prefix.len() {
+        let caplen = u32::from_le_bytes(prefix[at + 8..at + 12].try_into().unwrap()) as usize;
+        if at + 16 + caplen > prefix.len() {
+            break;
+        }
+        at += 16 + caplen;
+        records += 1;
+        captured += caplen as i64;
+    }
+    let out = analyze("cut-gz-out", &[&cut_path], &["--window-mib", "1"]);
+    let caps = rows(&out, "captures");
+    assert_eq!(caps[0]["packets"].int(), Some(records));
+    assert_eq!(caps[0]["bytes"].int(), Some(captured));
+    let error = caps[0]["error"].str().unwrap();
+    assert!(error.contains("decompression failed"), "{error}");
+    assert_eq!(caps[0]["error_offset"].int(), Some(prefix.len() as i64));
+    assert!(rows(&out, "connections").len() > 100);
+}
+
+#[test]
 fn a_flood_of_half_open_connections_stays_within_the_cap() {
     let (_dir, pcap, truth) = generate("halfopen", |a| {
         a.scenario = "half-open".into();

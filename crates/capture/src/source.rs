@@ -60,6 +60,8 @@ struct StreamState {
     eof: bool,
     /// Buffers of windows given back with [`Source::recycle`], to fill again.
     spare: Vec<Vec<u8>>,
+    /// Why decompression stopped early, and at which offset of the capture stream.
+    fault: Option<(String, u64)>,
 }
 
 /// The bytes of one window, owned by it.
@@ -133,6 +135,7 @@ impl Source {
                     pending: Vec::new(),
                     eof: false,
                     spare: Vec::new(),
+                    fault: None,
                 };
                 state.fill_to(64).map_err(|e| {
                     OpenError::NotCapture(format!(
@@ -214,6 +217,18 @@ impl Source {
         }
     }
 
+    /// Why the stream ended early, if it did: the decoder's message and the offset of the
+    /// capture stream at which no more could be decompressed. The window that ended there
+    /// (`at_eof`) holds every byte before it, so what was captured before the fault is
+    /// still read. A truncated `.gz` (a capture rotated while it was being written) ends
+    /// this way.
+    pub fn fault(&self) -> Option<(&str, u64)> {
+        match &self.reader {
+            Reader::Stream(s) => s.fault.as_ref().map(|(m, o)| (m.as_str(), *o)),
+            Reader::Mapped { .. } => None,
+        }
+    }
+
     /// Give back a window that is no longer needed. A mapped window is unmapped; the buffer
     /// of a decompressed one is filled again by a later [`Source::window`]. A fresh buffer
     /// for every window cost a page fault per 4 KiB of it: on a 1 GB gzip capture at 2
@@ -277,17 +292,22 @@ impl StreamState {
         if buf.len() < size && !self.eof {
             let mut reader = (&mut self.decoder).take((size - buf.len()) as u64);
             let before = buf.len();
-            let got = reader.read_to_end(&mut buf).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "decompression failed after {} bytes of capture data: {e}",
-                        self.pos + (buf.len() - before) as u64 + pending.len() as u64
-                    ),
-                )
-            })?;
-            if got < size - before {
-                self.eof = true;
+            match reader.read_to_end(&mut buf) {
+                Ok(got) => {
+                    if got < size - before {
+                        self.eof = true;
+                    }
+                }
+                Err(e) => {
+                    // `read_to_end` keeps what it read before the error: the window ends
+                    // there, and the stream with it.
+                    let at = start + buf.len() as u64;
+                    self.fault = Some((
+                        format!("decompression failed after {at} bytes of capture data: {e}"),
+                        at,
+                    ));
+                    self.eof = true;
+                }
             }
         }
         self.pos = start + buf.len() as u64;

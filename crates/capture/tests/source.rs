@@ -130,6 +130,50 @@ fn decompressed_windows_rebuild_the_stream_with_recycled_buffers() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[test]
+fn a_cut_gzip_stream_ends_with_every_byte_before_the_fault() {
+    use std::io::{Read, Write};
+    let len = (3 * MIB + 777) as usize;
+    let (plain, bytes) = capture_file("gzip-cut", len);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&bytes).unwrap();
+    let gz = e.finish().unwrap();
+    let path = plain.with_extension("gz");
+    std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
+    let mut prefix = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(&gz[..gz.len() / 2]);
+    assert!(d.read_to_end(&mut prefix).is_err());
+    let mut source = Source::open(&path).unwrap();
+    let mut got = Vec::new();
+    let mut start = 0u64;
+    let mut prev: Option<wirehouse_capture::source::Window> = None;
+    loop {
+        assert!(
+            source.fault().is_none(),
+            "fault reported before the stream ended"
+        );
+        let w = source.window(start, 300_007, prev.as_ref()).unwrap();
+        got.extend_from_slice(&w);
+        start += w.len() as u64;
+        let eof = w.at_eof;
+        prev = Some(w);
+        if eof {
+            break;
+        }
+    }
+    assert!(
+        got == prefix,
+        "{} bytes read, {} inflate",
+        got.len(),
+        prefix.len()
+    );
+    let (message, at) = source.fault().expect("the cut is reported");
+    assert_eq!(at, prefix.len() as u64);
+    assert!(message.contains("decompression failed"), "{message}");
+    std::fs::remove_file(&plain).unwrap();
+    std::fs::remove_file(&path).unwrap();
+}
+
 /// The mapping behind a window starts on a 2 MiB boundary of the file and asks for huge pages:
 /// that is what lets a cold read fill the page cache with 2 MiB folios and later faults map
 /// them whole. Checked on the kernel's own view of the mapping (`/proc/self/smaps`).

@@ -498,7 +498,11 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
                 None
             }
             _ if window.at_eof => {
-                if !whole {
+                if let Some((m, at)) = source.fault() {
+                    // The stream broke off (a truncated or corrupt .gz): the record cut
+                    // there is a consequence, the fault is what to report.
+                    error = Some((format!("read failed: {m}"), at));
+                } else if !whole {
                     let e = FrameError {
                         offset: window.base + framed.end as u64,
                         kind: FrameErrorKind::Truncated {

@@ -100,7 +100,12 @@ pub fn walk(path: &Path, window_bytes: usize, ranges: usize) -> WalkStats {
                 st.error = Some(e.to_string());
                 break;
             }
-            _ if w.at_eof => break,
+            _ if w.at_eof => {
+                if let Some((m, _)) = source.fault() {
+                    st.error = Some(m.to_string());
+                }
+                break;
+            }
             _ if end == 0 => size *= 2,
             _ => {}
         }

@@ -413,18 +413,9 @@ impl Shard {
             let Some(e) = self.conns.get_mut(&k) else {
                 continue;
             };
-            let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, ctx.flows.is_some());
-            let mut sink = ConnSink {
-                app: &mut e.app,
-                cx: AppCtx {
-                    meta: &meta,
-                    rows,
-                    http: ctx.http,
-                    flows: ctx.flows,
-                },
-            };
-            e.tcp
-                .give_up_buffered_holes(ts, ctx.ooo_budget, ctx.tcp, &mut sink);
+            with_sink(e, ctx, rows, |tcp, sink| {
+                tcp.give_up_buffered_holes(ts, ctx.ooo_budget, ctx.tcp, sink)
+            });
             self.ooo.update(k, e, usize::MAX);
         }
     }
@@ -516,20 +507,10 @@ impl Shard {
         if e.released {
             self.closed = self.closed.saturating_sub(1);
         }
-        let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, ctx.flows.is_some());
-        {
-            let mut sink = ConnSink {
-                app: &mut e.app,
-                cx: AppCtx {
-                    meta: &meta,
-                    rows,
-                    http: ctx.http,
-                    flows: ctx.flows,
-                },
-            };
-            e.tcp.finish(reason, ts, &mut sink);
+        with_sink(&mut e, ctx, rows, |tcp, sink| {
+            tcp.finish(reason, ts, sink);
             sink.app.finish(&mut sink.cx, ts);
-        }
+        });
         let summary = e.tcp.summary();
         self.stats.ooo_cap_hits += summary.ooo_cap_hits;
         let (requests, after_close, proxy) = match e.app.http() {
@@ -541,6 +522,7 @@ impl Shard {
             None => (0, 0, None),
         };
         self.stats.requests += u64::from(requests);
+        let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, false);
         rows.connections.append(&connection_row(
             &meta,
             &summary,
@@ -611,6 +593,24 @@ struct Fed {
 
 /// Feed one segment.
 fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) -> Fed {
+    let buffers = with_sink(e, ctx, rows, |tcp, sink| tcp.on_segment(seg, ctx.tcp, sink));
+    // A closed connection lingers (Zeek's close delay) to absorb late retransmissions; on a
+    // busy link thousands of them do, so they should not keep their parser buffers.
+    let closed = !e.released && e.tcp.is_closed();
+    if closed {
+        e.app.release_memory();
+        e.released = true;
+    }
+    Fed { closed, buffers }
+}
+
+/// Run `f` on the entry's connection with the sink its bytes, events and rows go to.
+fn with_sink<R>(
+    e: &mut Entry,
+    ctx: &ShardCtx<'_>,
+    rows: &mut TableBuilders,
+    f: impl FnOnce(&mut Connection, &mut ConnSink<'_>) -> R,
+) -> R {
     let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, ctx.flows.is_some());
     let mut sink = ConnSink {
         app: &mut e.app,
@@ -621,15 +621,7 @@ fn feed(e: &mut Entry, seg: &Segment<'_>, ctx: &ShardCtx<'_>, rows: &mut TableBu
             flows: ctx.flows,
         },
     };
-    let buffers = e.tcp.on_segment(seg, ctx.tcp, &mut sink);
-    // A closed connection lingers (Zeek's close delay) to absorb late retransmissions; on a
-    // busy link thousands of them do, so they should not keep their parser buffers.
-    let closed = !e.released && e.tcp.is_closed();
-    if closed {
-        e.app.release_memory();
-        e.released = true;
-    }
-    Fed { closed, buffers }
+    f(&mut e.tcp, &mut sink)
 }
 
 /// Where reassembled bytes go: the application analyzer, and rows.

@@ -394,8 +394,9 @@ impl Shard {
 
     /// Over the out-of-order budget: the connections holding back the most give up their
     /// holes, largest first, until the shard is down to half its budget. Going down to half
-    /// makes a flood of holes cost one scan of the table per half-budget of new bytes, not
-    /// one per packet. The choice depends only on the table, so it is deterministic.
+    /// makes a flood of holes cost one pass over the connections holding bytes back per
+    /// half-budget of new bytes, not one per packet. The choice depends only on the table,
+    /// so it is deterministic.
     fn shed_ooo(&mut self, ctx: &ShardCtx<'_>, rows: &mut TableBuilders) {
         self.compact_holding();
         let mut holding: Vec<(usize, i64, Keyed)> = self

@@ -26,6 +26,14 @@ fn generate(name: &str, f: impl FnOnce(&mut wirehouse_gen::Args)) -> (Scratch, P
     (dir, pcap, truth)
 }
 
+/// `bytes` gzip-compressed.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
 fn int(m: &HashMap<String, String>, k: &str) -> i64 {
     m[k].parse().unwrap_or_else(|_| panic!("{k} = {:?}", m[k]))
 }
@@ -288,7 +296,6 @@ fn compressed_inputs_read_side_by_side_give_the_rows_of_the_plain_files() {
     // core inflates each). Three generated captures, gzip, zstd and gzip again, each
     // inflating to several 1 MiB windows: the rows must be those of the same files
     // uncompressed, whatever the thread count.
-    use std::io::Write;
     let mut plain = Vec::new();
     let mut packed = Vec::new();
     let mut guards = Vec::new();
@@ -300,14 +307,12 @@ fn compressed_inputs_read_side_by_side_give_the_rows_of_the_plain_files() {
         });
         let bytes = std::fs::read(&pcap).unwrap();
         let out = pcap.with_extension(format!("pcap.{kind}"));
-        let file = std::fs::File::create(&out).unwrap();
-        if kind == "gz" {
-            let mut e = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-            e.write_all(&bytes).unwrap();
-            e.finish().unwrap();
+        let packed_bytes = if kind == "gz" {
+            gzip(&bytes)
         } else {
-            zstd::stream::copy_encode(&bytes[..], file, 3).unwrap();
-        }
+            zstd::encode_all(&bytes[..], 3).unwrap()
+        };
+        std::fs::write(&out, packed_bytes).unwrap();
         plain.push(pcap);
         packed.push(out);
         guards.push(dir);
@@ -363,16 +368,13 @@ fn compressed_inputs_read_side_by_side_give_the_rows_of_the_plain_files() {
 fn a_truncated_gzip_capture_keeps_every_packet_before_the_cut() {
     // A .gz cut short (rotated while it was written): every whole record the decoder could
     // still inflate is read, and the fault is reported at the offset it happened.
-    use std::io::{Read, Write};
+    use std::io::Read;
     let (_dir, pcap, _) = generate("cut-gz", |a| {
         a.size = "8M".into();
         a.seed = 31;
         a.concurrency = 200;
     });
-    let bytes = std::fs::read(&pcap).unwrap();
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&bytes).unwrap();
-    let gz = e.finish().unwrap();
+    let gz = gzip(&std::fs::read(&pcap).unwrap());
     let cut_path = pcap.with_extension("pcap.gz");
     std::fs::write(&cut_path, &gz[..gz.len() * 2 / 3]).unwrap();
     // What a decoder gets out of the cut file before it fails, and the whole records in it

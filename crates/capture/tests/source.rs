@@ -30,6 +30,37 @@ fn capture_file(name: &str, len: usize) -> (PathBuf, Vec<u8>) {
     (path, bytes)
 }
 
+/// `bytes` gzip-compressed.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Read `source` to its end in consecutive windows of `size` bytes, calling `before_each`
+/// before each read; returns the bytes read.
+fn read_consecutive(
+    source: &mut Source,
+    size: usize,
+    mut before_each: impl FnMut(&Source),
+) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut start = 0u64;
+    let mut prev = None;
+    loop {
+        before_each(source);
+        let w = source.window(start, size, prev.as_ref()).unwrap();
+        got.extend_from_slice(&w);
+        start += w.len() as u64;
+        let eof = w.at_eof;
+        prev = Some(w);
+        if eof {
+            return got;
+        }
+    }
+}
+
 #[test]
 fn mapped_windows_hold_the_bytes_at_any_offset() {
     let len = (5 * MIB + 12_345) as usize;
@@ -68,20 +99,8 @@ fn consecutive_windows_rebuild_the_file() {
     let len = (7 * MIB + 999) as usize;
     let (path, bytes) = capture_file("consecutive", len);
     let mut source = Source::open(&path).unwrap();
-    let mut rebuilt = Vec::with_capacity(len);
-    let mut start = 0u64;
-    let mut prev = None;
     // An odd window size, so almost no window starts on a page boundary.
-    loop {
-        let w = source.window(start, 1_000_003, prev.as_ref()).unwrap();
-        rebuilt.extend_from_slice(&w);
-        start += w.len() as u64;
-        let eof = w.at_eof;
-        prev = Some(w);
-        if eof {
-            break;
-        }
-    }
+    let rebuilt = read_consecutive(&mut source, 1_000_003, |_| {});
     assert!(rebuilt == bytes);
     std::fs::remove_file(&path).unwrap();
 }
@@ -92,16 +111,10 @@ fn decompressed_windows_rebuild_the_stream_with_recycled_buffers() {
     // inside the previous one (as after a record cut at a window's end), and every window
     // given back once two newer ones exist, as the engine does: a recycled buffer holding
     // bytes of its old window would show up as a mismatch.
-    use std::io::Write;
     let len = (5 * MIB + 4321) as usize;
     let (plain, bytes) = capture_file("gzip-plain", len);
     let path = plain.with_extension("gz");
-    let mut e = flate2::write::GzEncoder::new(
-        std::fs::File::create(&path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    e.write_all(&bytes).unwrap();
-    e.finish().unwrap();
+    std::fs::write(&path, gzip(&bytes)).unwrap();
     let mut source = Source::open(&path).unwrap();
     assert_eq!(source.file_len(), None);
     let mut start = 0u64;
@@ -132,35 +145,22 @@ fn decompressed_windows_rebuild_the_stream_with_recycled_buffers() {
 
 #[test]
 fn a_cut_gzip_stream_ends_with_every_byte_before_the_fault() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let len = (3 * MIB + 777) as usize;
     let (plain, bytes) = capture_file("gzip-cut", len);
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&bytes).unwrap();
-    let gz = e.finish().unwrap();
+    let gz = gzip(&bytes);
     let path = plain.with_extension("gz");
     std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
     let mut prefix = Vec::new();
     let mut d = flate2::read::GzDecoder::new(&gz[..gz.len() / 2]);
     assert!(d.read_to_end(&mut prefix).is_err());
     let mut source = Source::open(&path).unwrap();
-    let mut got = Vec::new();
-    let mut start = 0u64;
-    let mut prev: Option<wirehouse_capture::source::Window> = None;
-    loop {
+    let got = read_consecutive(&mut source, 300_007, |s| {
         assert!(
-            source.fault().is_none(),
+            s.fault().is_none(),
             "fault reported before the stream ended"
         );
-        let w = source.window(start, 300_007, prev.as_ref()).unwrap();
-        got.extend_from_slice(&w);
-        start += w.len() as u64;
-        let eof = w.at_eof;
-        prev = Some(w);
-        if eof {
-            break;
-        }
-    }
+    });
     assert!(
         got == prefix,
         "{} bytes read, {} inflate",

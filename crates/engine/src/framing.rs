@@ -151,7 +151,10 @@ fn frame_range(
         let d = decode(p.linktype, p.data, p.origlen, p.ts_ns);
         let fate = d.fate();
         counts.fate(fate);
-        match d {
+        // Matched by reference: moving the segment out copies it in 16-byte pieces that
+        // span the fields `decode` has just stored one by one, and such a load cannot be
+        // forwarded from the stores; it waits until they reach the cache.
+        match &d {
             Decoded::Tcp(t) => {
                 let s = &t.seg;
                 if (s.payload.len() as u64) < u64::from(s.wire_len) {
@@ -188,7 +191,7 @@ fn frame_range(
                 counts.ip_fragments += 1;
                 // Every fragment goes to reassembly: TCP may ride in it directly or inside a
                 // tunnel (GTP, VXLAN...) whose outer UDP was fragmented.
-                frags.push(frag_ref(&f, buf_ptr, p.ts_ns, p.file_offset));
+                frags.push(frag_ref(f, buf_ptr, p.ts_ns, p.file_offset));
             }
             Decoded::Other(_) => {}
         }

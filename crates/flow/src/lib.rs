@@ -25,8 +25,11 @@ pub struct Addr {
 impl Addr {
     /// An IPv4 address.
     pub fn v4(octets: [u8; 4]) -> Addr {
-        let mut bytes = [0u8; 16];
-        bytes[..4].copy_from_slice(&octets);
+        // Built as one 128-bit value, stored as two 8-byte words. Built byte-wise it is
+        // stored as 4 + 8 + 4 bytes, and the 8-byte reads that follow at once (ordering and
+        // hashing the flow key) straddle two of those stores: such a load is not forwarded
+        // from the store buffer and waits for the cache, a few percent of the whole run.
+        let bytes = u128::from(u32::from_le_bytes(octets)).to_le_bytes();
         Addr { bytes, v6: false }
     }
 

@@ -2,7 +2,7 @@
 
 use crate::error::{FrameError, FrameErrorKind};
 use crate::framer::{BlockCounts, Progress, Stop};
-use crate::prefetch::prefetch_record;
+use crate::prefetch::ReadAhead;
 use crate::{MAX_RECORD_BYTES, Packet};
 
 /// What a pcap file header fixes for every record in the file.
@@ -89,10 +89,12 @@ impl PcapParams {
         let hlen = self.header_len();
         let mut p = start;
         let mut blocks = BlockCounts::default();
+        let mut ahead = ReadAhead::new(p);
         let stop = loop {
             if p >= limit {
                 break Stop::Limit;
             }
+            ahead.advance(buf, p);
             let Some(h) = buf.get(p..p + hlen) else {
                 break Stop::EndOfBuffer;
             };
@@ -110,7 +112,6 @@ impl PcapParams {
             let Some(data) = buf.get(data_start..data_start + caplen as usize) else {
                 break Stop::EndOfBuffer;
             };
-            prefetch_record(buf, data_start + caplen as usize);
             let frac_ns = if NANOS {
                 i64::from(ts_frac)
             } else {

@@ -7,7 +7,7 @@
 use crate::error::{FrameError, FrameErrorKind};
 use crate::framer::{BlockCounts, Progress, Stop};
 use crate::pcap::{read_u16, read_u32};
-use crate::prefetch::prefetch_record;
+use crate::prefetch::ReadAhead;
 use crate::{LINKTYPE_UNKNOWN_INTERFACE, MAX_RECORD_BYTES, Packet};
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -64,10 +64,12 @@ impl NgState {
         let mut p = start;
         let mut blocks = BlockCounts::default();
         let mut state_changed = false;
+        let mut ahead = ReadAhead::new(p);
         let stop = loop {
             if p >= limit {
                 break Stop::Limit;
             }
+            ahead.advance(buf, p);
             let offset = base + p as u64;
             let Some(head) = buf.get(p..p + 12) else {
                 break Stop::EndOfBuffer;
@@ -98,7 +100,6 @@ impl NgState {
                 });
             }
             let body = &block[8..len as usize - 4];
-            prefetch_record(buf, p + len as usize);
             let result = match block_type {
                 SHB => {
                     state_changed = true;

@@ -35,8 +35,8 @@ impl ReadAhead {
     pub(crate) fn advance(&mut self, buf: &[u8], at: usize) {
         let to = at.saturating_add(AHEAD).min(buf.len());
         let mut line = self.next.max(at);
+        #[cfg(target_arch = "x86_64")]
         while line < to {
-            #[cfg(target_arch = "x86_64")]
             // SAFETY: `_mm_prefetch` needs SSE, which is in the x86_64 baseline; a prefetch is
             // a hint that never faults or writes, and `line < buf.len()` makes the address
             // that of a byte inside `buf`.
@@ -47,6 +47,46 @@ impl ReadAhead {
             }
             line += 64;
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            line = line.max(to);
+        }
         self.next = line;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line from the walk's position to `AHEAD` past it has been asked for, none past
+    /// the buffer, and none twice (`next` only moves forward).
+    #[test]
+    fn every_line_ahead_is_asked_for_once() {
+        let buf = vec![0u8; 3 * AHEAD + 100];
+        let walk = [
+            10,
+            11,
+            700,
+            701,
+            2000,
+            AHEAD + 5,
+            2 * AHEAD,
+            buf.len() - 1,
+            buf.len(),
+        ];
+        let mut ahead = ReadAhead::new(10);
+        let mut last = 10;
+        for at in walk {
+            ahead.advance(&buf, at);
+            let next = ahead.next;
+            assert!(next >= (at + AHEAD).min(buf.len()), "at {at}: next {next}");
+            assert!(
+                next < buf.len() + 64,
+                "at {at}: next {next} past the buffer"
+            );
+            assert!(next >= last, "at {at}: next {next} moved back");
+            last = next;
+        }
     }
 }

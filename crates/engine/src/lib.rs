@@ -228,6 +228,19 @@ pub fn run(
     ds: Option<&Dataset>,
     progress: &Progress,
 ) -> Result<RunSummary, OutputError> {
+    // The whole run goes on the pool's threads: called from outside, each window's
+    // `rayon::join` would be handed to a worker and the caller put to sleep until it is
+    // done, two thread switches per window.
+    rayon::scope(|_| run_on_pool(cfg, files, input_errors, ds, progress))
+}
+
+fn run_on_pool(
+    cfg: &Config,
+    files: &[InputFile],
+    input_errors: &[InputError],
+    ds: Option<&Dataset>,
+    progress: &Progress,
+) -> Result<RunSummary, OutputError> {
     let started = Instant::now();
     let run = Run {
         cfg,

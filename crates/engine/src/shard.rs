@@ -280,7 +280,7 @@ impl Shard {
                 Some(EndReason::Closed)
             } else if idle > ctx.idle_timeout_ns {
                 Some(EndReason::IdleTimeout)
-            } else if e.tcp.is_closed() && idle > ctx.close_linger_ns {
+            } else if idle > ctx.close_linger_ns && e.tcp.is_closed() {
                 Some(EndReason::Closed)
             } else {
                 None
@@ -438,7 +438,7 @@ impl Shard {
                 let idle = clock.saturating_sub(e.tcp.last_ts());
                 if idle > ctx.idle_timeout_ns {
                     Some((*k, EndReason::IdleTimeout))
-                } else if e.tcp.is_closed() && idle > ctx.close_linger_ns {
+                } else if idle > ctx.close_linger_ns && e.tcp.is_closed() {
                     Some((*k, EndReason::Closed))
                 } else {
                     None

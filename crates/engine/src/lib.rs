@@ -329,8 +329,10 @@ fn run_on_pool(
     Ok(summary)
 }
 
-/// How much of a capture's head is framed to find its first packet's timestamp.
-const HEAD_BYTES: usize = 1 << 20;
+/// How much of a capture's head is framed to find its first packet's timestamp: a small
+/// read first (a compressed file has to be inflated that far), then a larger one when no
+/// packet was whole in it (a first record of jumbo size, or many leading pcapng blocks).
+const HEAD_READS: [usize; 2] = [64 << 10, 1 << 20];
 
 /// The files of a merged stream in capture-time order: by their first packet's timestamp,
 /// files without one (unreadable, empty, no timestamped packet in the head) last, ties in the
@@ -348,19 +350,26 @@ fn merge_order(files: &[InputFile]) -> Vec<InputFile> {
     order.into_iter().map(|i| files[i].clone()).collect()
 }
 
-/// The timestamp of the first packet in the first [`HEAD_BYTES`] of a capture's records.
+/// The timestamp of the first packet in the head of a capture (see [`HEAD_READS`]).
 /// Problems are `None` here: the file is read in full later, and its row reports them.
 fn first_packet_ts(path: &std::path::Path) -> Option<i64> {
     let mut source = Source::open(path).ok()?;
-    let (mut framer, first) = Framer::new(source.format(), source.head()).ok()?;
-    let window = source.window(first as u64, HEAD_BYTES, None).ok()?;
-    let mut ts = None;
-    framer.frame(&window, window.base, 0, window.len(), |p| {
-        if ts.is_none() && p.ts_ns != wirehouse_capture::TS_UNKNOWN {
-            ts = Some(p.ts_ns);
+    let (framer, first) = Framer::new(source.format(), source.head()).ok()?;
+    for size in HEAD_READS {
+        let window = source.window(first as u64, size, None).ok()?;
+        let mut ts = None;
+        framer
+            .clone()
+            .frame(&window, window.base, 0, window.len(), |p| {
+                if ts.is_none() && p.ts_ns != wirehouse_capture::TS_UNKNOWN {
+                    ts = Some(p.ts_ns);
+                }
+            });
+        if ts.is_some() || window.at_eof {
+            return ts;
         }
-    });
-    ts
+    }
+    None
 }
 
 /// Whether the file is a gzip or zstd stream (judged by its first bytes, as opening it

@@ -779,3 +779,44 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
         .enumerate()
         .for_each(|(i, shard)| run.with_rows(|rows| shard.process(i, framed, window, &ctx, rows)));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little-endian microsecond pcap of Ethernet records `(seconds, caplen)`.
+    fn pcap(records: &[(u32, usize)]) -> Vec<u8> {
+        let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&2u16.to_le_bytes());
+        b.extend_from_slice(&4u16.to_le_bytes());
+        for v in [0u32, 0, 262_144, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for &(sec, len) in records {
+            for v in [sec, 0, len as u32, len as u32] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.resize(b.len() + len, 0);
+        }
+        b
+    }
+
+    #[test]
+    fn the_first_packet_is_found_past_the_first_read() {
+        let dir = std::env::temp_dir().join(format!("wh-first-ts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.pcap");
+        let small = [(7, 60), (8, 60)];
+        // A first record larger than the first read.
+        let jumbo = [(9, 200_000), (10, 60)];
+        for (records, want) in [
+            (&small[..], Some(7_000_000_000)),
+            (&jumbo[..], Some(9_000_000_000)),
+            (&[][..], None),
+        ] {
+            std::fs::write(&path, pcap(records)).unwrap();
+            assert_eq!(first_packet_ts(&path), want, "{records:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -227,13 +227,22 @@ fn row_set(out: &Path) -> Vec<String> {
     let mut all = Vec::new();
     for table in ["captures", "connections", "http", "events"] {
         for r in rows(out, table) {
-            let mut cols: Vec<_> = r.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            cols.sort();
-            all.push(format!("{table}|{}", cols.join(",")));
+            all.push(format!("{table}|{}", printed(&r, &[])));
         }
     }
     all.sort();
     all
+}
+
+/// A row as its `column=value` pairs in column order, leaving out the columns in `skip`.
+fn printed(r: &Row, skip: &[&str]) -> String {
+    let mut cols: Vec<_> = r
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    cols.sort();
+    cols.join(",")
 }
 
 #[test]
@@ -404,16 +413,8 @@ fn split_like_tcpdump_c(pcap: &Path, dir: &Path, n: usize) -> Vec<PathBuf> {
 /// derived from it), printed and sorted.
 fn rows_without_file(out: &Path, table: &str) -> Vec<String> {
     let mut all: Vec<String> = rows(out, table)
-        .into_iter()
-        .map(|r| {
-            let mut cols: Vec<_> = r
-                .iter()
-                .filter(|(k, _)| *k != "file" && *k != "conn_id")
-                .map(|(k, v)| format!("{k}={v:?}"))
-                .collect();
-            cols.sort();
-            cols.join(",")
-        })
+        .iter()
+        .map(|r| printed(r, &["file", "conn_id"]))
         .collect();
     all.sort();
     all

@@ -224,7 +224,7 @@ fn ipv4_tcp_fast(data: &[u8], vlans: Vlans, cut: bool, ts_ns: i64) -> Option<Dec
     let payload = &data[header_len..total_len];
     #[cfg(test)]
     FAST_HITS.with(|n| n.set(n.get() + 1));
-    Some(tcp_segment(
+    Some(decode_tcp(
         payload,
         payload.len(),
         src,
@@ -407,27 +407,15 @@ fn fragment<'a>(ip: &LaxIpSlice<'a>, vlans: Vlans, src: Addr, dst: Addr, cut: bo
 /// Decode a TCP header and payload. `wire_len` is the length of `data` on the wire (larger
 /// than `data.len()` when the capture cut the packet). Used directly for reassembled
 /// fragments.
-pub fn decode_tcp(
-    data: &[u8],
-    wire_len: usize,
-    src: Addr,
-    dst: Addr,
-    vlans: Vlans,
-    cut: bool,
-    ts_ns: i64,
-) -> Decoded<'_> {
-    tcp_segment(data, wire_len, src, dst, vlans, cut, ts_ns)
-}
-
-/// [`decode_tcp`], inlined into the IPv4 fast path.
 ///
-/// Called out of line, the two addresses travel through the stack: the caller stores each
-/// in four pieces (flag, four octets, zero padding) and the callee loads it back in one
-/// 16-byte read, which cannot be forwarded from those stores and waits until they (and
-/// every store before them, such as the previous packet's queue entry) reach the cache. On
-/// the generated capture that one load held a tenth of the single-thread run's samples.
+/// Always inlined, into the IPv4 fast path above all. Called out of line, the two addresses
+/// travel through the stack: the caller stores each in pieces (flag, octets, zero padding)
+/// and the callee loads it back in one 16-byte read, which cannot be forwarded from those
+/// stores and waits until they (and every store before them, such as the previous packet's
+/// queue entry) reach the cache. On the generated capture that one load held a tenth of the
+/// single-thread run's samples.
 #[inline(always)]
-fn tcp_segment(
+pub fn decode_tcp(
     data: &[u8],
     wire_len: usize,
     src: Addr,
@@ -485,7 +473,7 @@ fn tcp_segment(
 /// options as far as they go.
 ///
 /// Inlined although rare: a call would take the addresses by reference, which keeps them
-/// in memory on the fast path too (see [`tcp_segment`]).
+/// in memory on the fast path too (see [`decode_tcp`]).
 #[inline(always)]
 fn tcp_cut_in_options(
     data: &[u8],

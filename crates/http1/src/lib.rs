@@ -627,7 +627,13 @@ impl Http1 {
                 );
                 s.buf.clear();
                 s.phase = Phase::Resync;
-            } else if dir == Dir::ToServer && is_http09_line(&s.buf) {
+            } else if dir == Dir::ToServer
+                && s.buf[from..].contains(&b'\n')
+                && is_http09_line(&s.buf)
+            {
+                // Checked only when a line end arrives: the answer depends on the first line
+                // alone, and scanning the whole buffer for it at every segment made a long
+                // first line sent in small pieces cost the square of its length.
                 // "GET /path\r\n" with no version: an HTTP/0.9 request, complete at its line.
                 let line_end = s.buf.iter().position(|c| *c == b'\n').unwrap_or(0) + 1;
                 let used = line_end.saturating_sub(before);

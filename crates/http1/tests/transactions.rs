@@ -513,18 +513,29 @@ fn unsolicited_response_is_its_own_row() {
 
 #[test]
 fn http_09() {
-    let mut h = Http1::new(&Config::default());
-    let mut r = Rec::default();
-    h.on_data(C, 1, b"GET /zeek.html\r\n", &mut r);
-    h.on_data(S, 2, b"<html>doc</html>", &mut r);
-    h.on_fin(S, 3, &mut r);
-    h.finish(4, &mut r);
-    assert_eq!(r.tx.len(), 1);
-    let t = &r.tx[0];
-    assert_eq!(
-        (t.version.as_deref(), t.status, t.response_body_bytes),
-        (Some("0.9"), None, Some(16))
-    );
+    // Whole, and a byte per segment (the request line is recognised when its end arrives).
+    for piece in [usize::MAX, 1] {
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        for b in b"GET /zeek.html\r\n".chunks(piece.min(64)) {
+            h.on_data(C, 1, b, &mut r);
+        }
+        h.on_data(S, 2, b"<html>doc</html>", &mut r);
+        h.on_fin(S, 3, &mut r);
+        h.finish(4, &mut r);
+        assert_eq!(r.tx.len(), 1, "{piece}");
+        let t = &r.tx[0];
+        assert_eq!(
+            (
+                t.version.as_deref(),
+                t.uri.as_deref(),
+                t.status,
+                t.response_body_bytes
+            ),
+            (Some("0.9"), Some("/zeek.html"), None, Some(16)),
+            "{piece}"
+        );
+    }
 }
 
 /// A multi-transaction exchange and what it must produce, for the chunking property.

@@ -447,13 +447,10 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     // A merged stream is meant to be a rotated set, each file following the last. A file
     // with packets earlier than the latest one read before it overlaps: connections open
     // across the overlap see those packets out of order (retransmissions, gaps).
-    let mut latest: Option<(i64, &str)> = None;
-    let mut overlaps = Vec::new();
-    for row in &rows {
-        if let (Some(first), Some((last, before))) = (row.first_ts, latest)
-            && first < last
-        {
-            overlaps.push(EventRow {
+    let mut latest: Option<(i64, String)> = None;
+    for row in rows {
+        let overlap = match (row.first_ts, &latest) {
+            (Some(first), Some((last, before))) if first < *last => Some(EventRow {
                 ts: Some(first),
                 conn_id: None,
                 file: row.file.clone(),
@@ -464,22 +461,14 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
                      the overlap see its packets out of order",
                     (last - first) as f64 / 1e9
                 ),
-            });
-        }
+            }),
+            _ => None,
+        };
         if let Some(last) = row.last_ts
-            && latest.is_none_or(|(l, _)| last > l)
+            && latest.as_ref().is_none_or(|(l, _)| last > *l)
         {
-            latest = Some((last, &row.file));
+            latest = Some((last, row.file.to_string()));
         }
-    }
-    if !overlaps.is_empty() {
-        run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| {
-            for e in &overlaps {
-                b.events.append(e);
-            }
-        });
-    }
-    for row in rows {
         let mut s = run.summary.lock().unwrap_or_else(|p| p.into_inner());
         s.files += 1;
         s.files_with_errors += u64::from(row.error.is_some());
@@ -487,6 +476,9 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
         s.bytes += row.bytes as u64;
         drop(s);
         run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| {
+            if let Some(e) = &overlap {
+                b.events.append(e);
+            }
             if let Some(err) = &row.error {
                 b.events.append(&EventRow {
                     ts: row.last_ts,

@@ -84,7 +84,7 @@ fn walk(a: WalkArgs) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let _ = allocator::disable_transparent_huge_pages();
+    let _ = allocator::configure();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

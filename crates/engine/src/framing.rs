@@ -168,7 +168,8 @@ fn frame_range(
                 }
                 let flow_hash = FlowKey::new(s.src, s.dst, t.vlans).shard_hash();
                 let off = (s.payload.as_ptr() as usize).wrapping_sub(buf_ptr);
-                shards[shard_index(flow_hash, ctx.shards)].push(SegRef {
+                let queue = &mut shards[shard_index(flow_hash, ctx.shards)];
+                queue.push(SegRef {
                     ts_ns: s.ts_ns,
                     src: s.src,
                     dst: s.dst,
@@ -186,6 +187,7 @@ fn frame_range(
                     file_offset: p.file_offset,
                     flow_hash,
                 });
+                prefetch_ahead(queue);
             }
             Decoded::Fragment(f) => {
                 counts.ip_fragments += 1;
@@ -211,6 +213,53 @@ fn frame_range(
             c
         },
     }
+}
+
+/// How many slots past a queue's end [`prefetch_ahead`] asks for: the slot after the next.
+/// The next one was asked for at the previous push, so every slot is asked for once, at least
+/// one push before it is written. 1 GB generated capture, 9 interleaved rounds at 1 thread:
+/// the framing stage took 90 ms asking for the next slot, 88 ms for the one after it.
+const PREFETCH_SLOTS: usize = 1;
+
+/// Asks for the cache lines of the slot a shard queue will fill a push or two from now.
+///
+/// Each window routes its segments to 64 queues, one write stream per shard. A queue's
+/// memory was last written two windows earlier (queues are pooled), and the 48 MiB of capture
+/// read since have evicted it, so every slot's first store was a read-for-ownership miss to
+/// memory: a segment spans two cache lines, and with stores queued behind those misses the
+/// routing stores cost about as much as the whole decode. The hardware prefetcher does not
+/// follow 64 interleaved streams. A shard's next segment comes on average 64 packets later,
+/// so asking for its slot now hides the miss. 1 GB generated capture, 9 interleaved rounds at
+/// 1 thread: the framing stage (frame, decode, route) 110 -> 88 ms (without the queue stores
+/// at all it takes 65 ms); 11 rounds of the whole run: 0.448 -> 0.411 s at 1 thread, 0.266 ->
+/// 0.254 s at 2.
+#[inline(always)]
+fn prefetch_ahead(queue: &mut Vec<SegRef>) {
+    let Some(slot) = slot_ahead(queue) else {
+        return; // past the capacity: the push that grows the queue writes fresh memory anyway
+    };
+    let first = slot.cast::<i8>();
+    let last = first.wrapping_add(size_of::<SegRef>() - 1);
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: `_mm_prefetch` needs SSE, which is in the x86_64 baseline; a prefetch is a hint
+    // that never faults or writes, and both addresses are bytes of a slot inside the queue's
+    // allocation (`slot_ahead`).
+    unsafe {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(first);
+        _mm_prefetch::<_MM_HINT_T0>(last);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (first, last);
+}
+
+/// The slot [`PREFETCH_SLOTS`] past the queue's end, if the queue's allocation holds it.
+fn slot_ahead(queue: &mut Vec<SegRef>) -> Option<*const SegRef> {
+    queue
+        .spare_capacity_mut()
+        .get(PREFETCH_SLOTS)
+        .map(|slot| slot.as_ptr())
 }
 
 fn frag_ref(f: &Fragment<'_>, buf_ptr: usize, ts_ns: i64, file_offset: u64) -> FragRef {
@@ -331,4 +380,51 @@ pub(crate) fn payload<'a>(p: &PayloadRef, window: &'a [u8], datagrams: &'a [Vec<
 /// A timestamp to use for a packet without one (pcapng simple packet blocks).
 pub(crate) fn known_ts(ts: i64, clock: i64) -> i64 {
     if ts == TS_UNKNOWN { clock } else { ts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(seq: u32) -> SegRef {
+        SegRef {
+            ts_ns: 0,
+            src: Endpoint::default(),
+            dst: Endpoint::default(),
+            vlans: Vlans::default(),
+            seq,
+            ack: 0,
+            flags: TcpFlags::default(),
+            window: 0,
+            options: TcpOptions::default(),
+            payload: PayloadRef::Window { off: 0, len: 0 },
+            wire_len: 0,
+            file_offset: 0,
+            flow_hash: 0,
+        }
+    }
+
+    /// The hint is given the address of the slot `PREFETCH_SLOTS` past the end while the
+    /// allocation holds it, and no address once it does not (an address computed past the
+    /// allocation would not be a byte of it).
+    #[test]
+    fn the_slot_asked_for_is_inside_the_queue_allocation() {
+        let mut queue: Vec<SegRef> = Vec::with_capacity(5);
+        let cap = queue.capacity();
+        let base = queue.as_ptr();
+        for len in 0..cap {
+            assert_eq!(queue.len(), len);
+            let want =
+                (len + PREFETCH_SLOTS < cap).then(|| base.wrapping_add(len + PREFETCH_SLOTS));
+            assert_eq!(slot_ahead(&mut queue), want, "queue of {len}");
+            queue.push(segment(len as u32));
+            prefetch_ahead(&mut queue);
+        }
+        assert_eq!(slot_ahead(&mut queue), None);
+        // Pushing past the capacity still works (the queue grows) and the hint follows it.
+        queue.push(segment(cap as u32));
+        assert!(slot_ahead(&mut queue).is_some());
+        let seqs: Vec<u32> = queue.iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, (0..=cap as u32).collect::<Vec<_>>());
+    }
 }

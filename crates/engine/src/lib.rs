@@ -757,10 +757,8 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
                 flow_hash: FlowKey::new(seg.src, seg.dst, t.vlans).shard_hash(),
             };
             let s = wirehouse_flow::shard_index(r.flow_hash, shards);
-            let q = &mut framed.ranges[k].shards[s];
             // Keep the queue in capture order: the datagram completes at its last fragment.
-            let at = q.partition_point(|x| x.file_offset <= fr.file_offset);
-            q.insert(at, r);
+            framed.ranges[k].shards[s].insert_in_order(r);
         }
     }
     let file = st.file.clone();

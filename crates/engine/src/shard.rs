@@ -247,9 +247,11 @@ impl Shard {
             let Some(queue) = range.shards.get(index) else {
                 continue;
             };
-            for r in queue {
-                let data = payload(&r.payload, window, &framed.datagrams);
-                self.segment(r, data, ctx, rows);
+            for chunk in queue.chunks() {
+                for r in chunk {
+                    let data = payload(&r.payload, window, &framed.datagrams);
+                    self.segment(r, data, ctx, rows);
+                }
             }
         }
     }

@@ -1403,6 +1403,21 @@ impl Http1 {
                 self.emit(q, r, sink);
             }
         }
+        self.release_idle_queues();
+    }
+
+    /// Give the queues' slots back once nothing is in flight. A keep-alive connection spends
+    /// most of its life between transactions, and the request slot (~390 bytes) and response
+    /// slot held through that time were 11 of the heap's 129 MB at its peak on the 10 GB
+    /// generated capture (31 k live connections, 2 threads). Taking them again costs an
+    /// allocation per message, 25 k per GB of that capture.
+    fn release_idle_queues(&mut self) {
+        if self.reqs.is_empty() && self.reqs.capacity() > 0 {
+            self.reqs = VecDeque::new();
+        }
+        if self.resps.is_empty() && self.resps.capacity() > 0 {
+            self.resps = VecDeque::new();
+        }
     }
 
     fn emit(&mut self, q: Option<Req>, r: Option<Resp>, sink: &mut impl HttpSink) {
@@ -1728,8 +1743,42 @@ fn preview(b: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_FIELD, field, header_end};
+    use super::{Config, Dir, Http1, HttpSink, MAX_FIELD, Transaction, field, header_end};
     use proptest::prelude::*;
+
+    #[derive(Default)]
+    struct Count(usize);
+
+    impl HttpSink for Count {
+        fn transaction(&mut self, _t: Transaction) {
+            self.0 += 1;
+        }
+        fn event(&mut self, _ts: i64, _kind: &'static str, _detail: String) {}
+    }
+
+    /// Between keep-alive transactions the analyzer holds no request or response slot; while
+    /// a request waits for its response, or two are pipelined, the queues hold them.
+    #[test]
+    fn idle_keep_alive_connection_holds_no_message_slots() {
+        let get = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let mut h = Http1::new(&Config::default());
+        let mut rows = Count::default();
+        for round in 1..=3 {
+            h.on_data(Dir::ToServer, 10 * round, get, &mut rows);
+            assert_eq!(h.reqs.len(), 1, "request waiting for its response");
+            h.on_data(Dir::ToClient, 10 * round + 5, ok, &mut rows);
+            assert_eq!(rows.0, round as usize);
+            assert_eq!((h.reqs.capacity(), h.resps.capacity()), (0, 0));
+        }
+        // Pipelined: two requests, then one response; the second request stays queued.
+        h.on_data(Dir::ToServer, 100, get, &mut rows);
+        h.on_data(Dir::ToServer, 101, get, &mut rows);
+        h.on_data(Dir::ToClient, 102, ok, &mut rows);
+        assert_eq!((rows.0, h.reqs.len()), (4, 1));
+        h.on_data(Dir::ToClient, 103, ok, &mut rows);
+        assert_eq!((rows.0, h.reqs.capacity(), h.resps.capacity()), (5, 0, 0));
+    }
 
     #[test]
     fn fields_are_utf8_with_invalid_bytes_replaced() {

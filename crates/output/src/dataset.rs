@@ -315,15 +315,28 @@ impl Dataset {
         let lanes = self.sinks.first().map_or(1, |s| s.writers.len()).max(1);
         let queue = Mutex::new(jobs);
         let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        std::thread::scope(|s| {
-            let lanes: Vec<_> = (0..lanes)
-                .map(|_| s.spawn(|| std::iter::from_fn(next).try_for_each(CloseJob::run)))
-                .collect();
-            lanes.into_iter().try_for_each(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        })?;
+        // On the run's pool, the calling thread one of the lanes: the last row groups are
+        // then encoded in memory the workers' allocator heaps already hold (the rows and
+        // connections the run freed), not in fresh pages for new threads. 1 GB generated
+        // capture: 52 -> 43 huge pages faulted in at 1 thread, 65 -> 55 at 2.
+        let failed: Mutex<Option<OutputError>> = Mutex::new(None);
+        let lane = || {
+            if let Err(e) = std::iter::from_fn(next).try_for_each(CloseJob::run) {
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+        };
+        rayon::scope(|s| {
+            for _ in 1..lanes {
+                s.spawn(|_| lane());
+            }
+            lane();
+        });
+        if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e);
+        }
         Ok(summary)
     }
 }

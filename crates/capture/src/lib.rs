@@ -35,6 +35,7 @@ pub use error::{FrameError, FrameErrorKind};
 pub use format::{Compression, Detected, FileFormat, detect};
 pub use framer::{BlockCounts, Framer, Progress, Stop};
 pub use pcapng::TS_UNKNOWN;
+pub use prefetch::prefetch;
 
 /// Largest record we accept. Real captures top out around 256 KiB (BIG TCP, GRO on
 /// loopback); anything past 16 MiB is a corrupt length field, and trusting it would make us

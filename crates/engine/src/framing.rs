@@ -375,7 +375,7 @@ const PREFETCH_SLOTS: usize = 1;
 /// Asks for the cache lines of the slot a shard queue will fill a push or two from now.
 ///
 /// Each window routes its segments to 64 queues, one write stream per shard. A queue's
-/// memory was last written two windows earlier (queues are pooled), and the 48 MiB of capture
+/// memory was last written two windows earlier (chunks are pooled), and the 48 MiB of capture
 /// read since have evicted it, so every slot's first store was a read-for-ownership miss to
 /// memory: a segment spans two cache lines, and with stores queued behind those misses the
 /// routing stores cost about as much as the whole decode. The hardware prefetcher does not
@@ -383,39 +383,23 @@ const PREFETCH_SLOTS: usize = 1;
 /// so asking for its slot now hides the miss. 1 GB generated capture, 9 interleaved rounds at
 /// 1 thread: the framing stage (frame, decode, route) 110 -> 88 ms (without the queue stores
 /// at all it takes 65 ms); 11 rounds of the whole run: 0.448 -> 0.411 s at 1 thread, 0.266 ->
-/// 0.254 s at 2.
+/// 0.254 s at 2. A 112-byte slot that starts more than 16 bytes into a line spans three lines,
+/// and asking for the middle one too (`wirehouse_capture::prefetch` asks for every line of a value) took
+/// the stage from 91 to 76 ms with the chunked queues (9 rounds).
 #[inline(always)]
 fn prefetch_ahead(queue: &mut Vec<SegRef>) {
     // Past the capacity the next push takes a new chunk (`Spare::chunk` asks for its first
     // slots).
     if let Some(slot) = slot_ahead(queue) {
-        prefetch_slot(slot);
+        wirehouse_capture::prefetch(slot);
     }
 }
 
 /// An empty chunk's first slots, which [`prefetch_ahead`] does not ask for.
 fn prefetch_first(chunk: &mut Vec<SegRef>) {
     for slot in chunk.spare_capacity_mut().iter().take(PREFETCH_SLOTS + 1) {
-        prefetch_slot(slot);
+        wirehouse_capture::prefetch(slot);
     }
-}
-
-/// Asks for the cache lines of one slot (a segment spans two or three).
-#[inline(always)]
-fn prefetch_slot(slot: &std::mem::MaybeUninit<SegRef>) {
-    let first = slot.as_ptr().cast::<i8>();
-    let last = first.wrapping_add(size_of::<SegRef>() - 1);
-    #[cfg(target_arch = "x86_64")]
-    #[allow(unsafe_code)]
-    // SAFETY: `_mm_prefetch` needs SSE, which is in the x86_64 baseline; a prefetch is a hint
-    // that never faults or writes, and both addresses are bytes of `slot`.
-    unsafe {
-        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(first);
-        _mm_prefetch::<_MM_HINT_T0>(last);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (first, last);
 }
 
 /// The slot [`PREFETCH_SLOTS`] past the queue's end, if the queue's allocation holds it.

@@ -154,11 +154,9 @@ pub(crate) fn run(a: AnalyzeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Closing the part files encodes their last row groups: part of the run's time. On the
-    // run's pool, whose threads' allocator heaps hold the memory the run freed (see
-    // `Dataset::finish`).
+    // Closing the part files encodes their last row groups: part of the run's time.
     let t = Instant::now();
-    let tables = match rayon::scope(|_| ds.finish()) {
+    let tables = match ds.finish() {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

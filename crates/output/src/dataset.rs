@@ -315,10 +315,11 @@ impl Dataset {
         let lanes = self.sinks.first().map_or(1, |s| s.writers.len()).max(1);
         let queue = Mutex::new(jobs);
         let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        // On the run's pool, the calling thread one of the lanes: the last row groups are
-        // then encoded in memory the workers' allocator heaps already hold (the rows and
-        // connections the run freed), not in fresh pages for new threads. 1 GB generated
-        // capture: 52 -> 43 huge pages faulted in at 1 thread, 65 -> 55 at 2.
+        // The lanes run on the run's pool (`rayon::scope` called from outside the pool runs
+        // its closure on a pool thread too): the last row groups are then encoded in memory
+        // the workers' allocator heaps already hold (the rows and connections the run freed),
+        // not in fresh pages for new threads. 1 GB generated capture: 52 -> 43 huge pages
+        // faulted in at 1 thread, 65 -> 46-50 at 2.
         let failed: Mutex<Option<OutputError>> = Mutex::new(None);
         let lane = || {
             if let Err(e) = std::iter::from_fn(next).try_for_each(CloseJob::run) {

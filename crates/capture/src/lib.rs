@@ -35,7 +35,7 @@ pub use error::{FrameError, FrameErrorKind};
 pub use format::{Compression, Detected, FileFormat, detect};
 pub use framer::{BlockCounts, Framer, Progress, Stop};
 pub use pcapng::TS_UNKNOWN;
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_bytes};
 
 /// Largest record we accept. Real captures top out around 256 KiB (BIG TCP, GRO on
 /// loopback); anything past 16 MiB is a corrupt length field, and trusting it would make us

@@ -48,17 +48,23 @@ impl ReadAhead {
 /// queue slot several packets before it is filled. A hint never faults and changes no result.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
-    let first = (value as *const T).cast::<u8>();
-    let size = size_of::<T>();
     // A line per 64 bytes from the first byte, and the last byte's line: every line the value
     // touches whatever its alignment.
+    prefetch_bytes((value as *const T).cast::<u8>(), size_of::<T>());
+}
+
+/// Asks the CPU for every cache line of the `len` bytes from `first`: for a value whose
+/// state is read a few lines at a time (see `Connection::hot_parts`). Any address is
+/// allowed: a hint never faults, reads into a register or writes.
+#[inline(always)]
+pub fn prefetch_bytes(first: *const u8, len: usize) {
     let mut off = 0;
-    while off < size {
+    while off < len {
         hint(first.wrapping_add(off));
         off += 64;
     }
-    if size > 1 {
-        hint(first.wrapping_add(size - 1));
+    if len > 1 {
+        hint(first.wrapping_add(len - 1));
     }
 }
 

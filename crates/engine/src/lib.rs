@@ -26,6 +26,7 @@ pub mod inputs;
 mod shard;
 mod socks;
 mod stats;
+mod table;
 mod walk;
 
 pub use walk::{WalkStats, walk};

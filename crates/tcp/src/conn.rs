@@ -37,19 +37,26 @@ fn likely_server_port(p: u16) -> bool {
 }
 
 /// One side of the connection (the sender of one direction).
+///
+/// Laid out in declaration order from a cache line's start (`repr(C)`, 64-byte aligned): what
+/// every segment reads, up to the end of its reassembler's hot part ([`Side::HOT_BYTES`]),
+/// comes first; handshake, close and history details after.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 struct Side {
     ep: Endpoint,
     state: State,
     prev_state: State,
+    fin_cnt: u32,
+    rst_cnt: u32,
     /// Sequence numbering, once this side's first segment (or an ACK of it) was seen.
     seq: Option<Unwrapper>,
     /// Zeek's last_seq, as a position: one past the highest sequence number sent.
     last: i64,
     /// Zeek's ack_seq for this side: the highest position the peer acknowledged.
     ack: i64,
-    fin_cnt: u32,
-    rst_cnt: u32,
+    pkts: u64,
+    reasm: Reasm,
     hist_last_syn: Option<i64>,
     hist_last_fin: Option<i64>,
     hist_last_rst: Option<i64>,
@@ -59,13 +66,14 @@ struct Side {
     mss: Option<u16>,
     wscale: Option<u8>,
     sack_permitted: bool,
-    pkts: u64,
     syn_count: u32,
     first_fin_ts: Option<i64>,
-    reasm: Reasm,
 }
 
 impl Side {
+    /// The leading bytes that a plain segment reads, of its sender's side and of the peer's.
+    const HOT_BYTES: usize = std::mem::offset_of!(Side, reasm) + Reasm::HOT_BYTES;
+
     fn new(ep: Endpoint) -> Side {
         Side {
             ep,
@@ -139,40 +147,46 @@ impl Side {
 }
 
 /// A TCP connection being analysed. See the crate documentation.
+///
+/// Laid out in declaration order (`repr(C)`): the fields every segment reads first (up to
+/// [`Connection::HOT_BYTES`]), then the two sides, each with its hot part first, then what
+/// only handshakes, closes and the summary read. [`Connection::hot_parts`] names these
+/// ranges for a caller that asks the CPU for them ahead of time.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Connection {
-    /// `a` sent the first packet we saw; `b` is the other side.
-    a: Side,
-    b: Side,
-    /// Whether `a` is the originator (client).
-    a_is_orig: bool,
-    history: History,
-    first_ts: i64,
-    last_ts: i64,
-    pkts: u64,
-    // Handshake timing.
-    syn_first_ts: Option<i64>,
-    syn_last_ts: Option<i64>,
-    syn_ack_ts: Option<i64>,
-    syn_ack_last_ts: Option<i64>,
-    server_rtt: Option<i64>,
-    ack_ts: Option<i64>,
-    client_rtt: Option<i64>,
-    initial_rtt: Option<i64>,
-    saw_syn_from_orig: bool,
-    rst_ts: Option<i64>,
-    rst_by_a: Option<bool>,
-    /// The first close signal: (sent by a, was a RST).
-    first_close: Option<(bool, bool)>,
-    retransmitted: u64,
-    out_of_order: u64,
-    zero_windows: u64,
-    /// Event kinds already reported (most are reported once per connection).
-    reported: u32,
-    end_reason: Option<EndReason>,
     /// Deliveries held back to keep the two directions in causal order (see `HoldSink`);
     /// boxed because it is almost always empty.
     held: Option<Box<Held>>,
+    pkts: u64,
+    last_ts: i64,
+    initial_rtt: Option<i64>,
+    ack_ts: Option<i64>,
+    syn_last_ts: Option<i64>,
+    history: History,
+    /// Whether `a` is the originator (client).
+    a_is_orig: bool,
+    saw_syn_from_orig: bool,
+    rst_by_a: Option<bool>,
+    /// The first close signal: (sent by a, was a RST).
+    first_close: Option<(bool, bool)>,
+    end_reason: Option<EndReason>,
+    /// Event kinds already reported (most are reported once per connection).
+    reported: u32,
+    /// `a` sent the first packet we saw; `b` is the other side.
+    a: Side,
+    b: Side,
+    first_ts: i64,
+    // Handshake timing.
+    syn_first_ts: Option<i64>,
+    syn_ack_ts: Option<i64>,
+    syn_ack_last_ts: Option<i64>,
+    server_rtt: Option<i64>,
+    client_rtt: Option<i64>,
+    rst_ts: Option<i64>,
+    retransmitted: u64,
+    out_of_order: u64,
+    zero_windows: u64,
 }
 
 /// Keeps the two directions of a connection in causal order for the application analyzer.
@@ -380,6 +394,22 @@ impl Connection {
             end_reason: None,
             held: None,
         }
+    }
+
+    /// The leading bytes that every segment reads: the connection's own counters and
+    /// clocks, before the sides.
+    const HOT_BYTES: usize = std::mem::offset_of!(Connection, a);
+
+    /// Where the state that every segment reads lies, as (first byte, length) ranges: the
+    /// connection's counters and both sides' sequence and reassembly positions, a few cache
+    /// lines of the whole. A caller that knows which connection a coming packet belongs to
+    /// can ask the CPU for these lines ahead of time (the engine's shard loop does).
+    pub fn hot_parts(&self) -> [(*const u8, usize); 3] {
+        [
+            ((self as *const Connection).cast(), Self::HOT_BYTES),
+            ((&self.a as *const Side).cast(), Side::HOT_BYTES),
+            ((&self.b as *const Side).cast(), Side::HOT_BYTES),
+        ]
     }
 
     /// The client (originator).
@@ -1400,4 +1430,64 @@ fn rstos0(h: &str) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::offset_of;
+
+    use super::*;
+
+    /// The hot parts that the engine asks for ahead of time hold every field a plain segment
+    /// reads or writes (what `plain_segment` and the checks around it touch), and stay a
+    /// few cache lines: a field added in front of them would silently push some out.
+    #[test]
+    fn hot_parts_cover_what_a_plain_segment_touches() {
+        let side = [
+            offset_of!(Side, ep),
+            offset_of!(Side, state),
+            offset_of!(Side, fin_cnt),
+            offset_of!(Side, rst_cnt),
+            offset_of!(Side, seq),
+            offset_of!(Side, last),
+            offset_of!(Side, ack),
+            offset_of!(Side, pkts),
+            offset_of!(Side, reasm) + offset_of!(Reasm, next),
+            offset_of!(Side, reasm) + offset_of!(Reasm, high),
+            offset_of!(Side, reasm) + offset_of!(Reasm, fin_at),
+        ];
+        assert!(side.iter().all(|&o| o < Side::HOT_BYTES), "{side:?}");
+        assert!(Side::HOT_BYTES <= 3 * 64, "{}", Side::HOT_BYTES);
+        let conn = [
+            offset_of!(Connection, held),
+            offset_of!(Connection, pkts),
+            offset_of!(Connection, last_ts),
+            offset_of!(Connection, initial_rtt),
+            offset_of!(Connection, ack_ts),
+            offset_of!(Connection, syn_last_ts),
+            offset_of!(Connection, history),
+            offset_of!(Connection, a_is_orig),
+        ];
+        assert!(conn.iter().all(|&o| o < Connection::HOT_BYTES), "{conn:?}");
+        assert!(Connection::HOT_BYTES <= 2 * 64, "{}", Connection::HOT_BYTES);
+
+        let seg = Segment {
+            ts_ns: 0,
+            src: Endpoint::default(),
+            dst: Endpoint::default(),
+            seq: 0,
+            ack: 0,
+            flags: Default::default(),
+            window: 0,
+            options: Default::default(),
+            payload: &[],
+            wire_len: 0,
+        };
+        let c = Connection::new(&seg, &Config::default());
+        let start = (&c as *const Connection).cast::<u8>() as usize;
+        let end = start + size_of::<Connection>();
+        for (first, len) in c.hot_parts() {
+            assert!(first as usize >= start && first as usize + len <= end);
+        }
+    }
 }

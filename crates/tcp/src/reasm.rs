@@ -38,28 +38,31 @@ pub(crate) enum Arrival {
     FillsHole,
 }
 
+/// Laid out in declaration order (`repr(C)`): what every segment reads first, in
+/// [`Reasm::HOT_BYTES`], then what only gaps, holes and the summary read.
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Reasm {
     /// Next offset to deliver.
     pub(crate) next: u64,
     /// End of the furthest data seen.
     pub(crate) high: u64,
-    ooo: Option<BTreeMap<u64, Chunk>>,
-    buffered: usize,
     /// Offset up to which the peer acknowledged this direction's data.
     acked: u64,
-    /// Since when a hole below `acked` has been open: (packet count, capture time).
-    hole_since: Option<(u64, i64)>,
     /// Offset of this direction's FIN, once seen.
     pub(crate) fin_at: Option<u64>,
+    /// Since when a hole below `acked` has been open: (packet count, capture time).
+    hole_since: Option<(u64, i64)>,
+    ooo: Option<BTreeMap<u64, Chunk>>,
+    buffered: usize,
     fin_ts: i64,
     pub(crate) fin_delivered: bool,
+    /// Gaps declared (for Zeek's scaled `G` history), drained by the connection.
+    pub(crate) new_gaps: u32,
     /// Bytes declared missing.
     pub(crate) missing: u64,
     pub(crate) overlap_conflicts: u64,
     pub(crate) cap_hits: u64,
-    /// Gaps declared (for Zeek's scaled `G` history), drained by the connection.
-    pub(crate) new_gaps: u32,
 }
 
 /// Context a reassembler call needs from its connection.
@@ -72,6 +75,9 @@ pub(crate) struct Ctx<'a, S: StreamSink> {
 }
 
 impl Reasm {
+    /// The leading bytes that an in-order segment or a plain acknowledgment reads.
+    pub(crate) const HOT_BYTES: usize = std::mem::offset_of!(Reasm, fin_ts);
+
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buffered
     }

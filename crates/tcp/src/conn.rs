@@ -1457,7 +1457,7 @@ mod tests {
             offset_of!(Side, reasm) + offset_of!(Reasm, fin_at),
         ];
         assert!(side.iter().all(|&o| o < Side::HOT_BYTES), "{side:?}");
-        assert!(Side::HOT_BYTES <= 3 * 64, "{}", Side::HOT_BYTES);
+        const { assert!(Side::HOT_BYTES <= 3 * 64) };
         let conn = [
             offset_of!(Connection, held),
             offset_of!(Connection, pkts),
@@ -1469,7 +1469,7 @@ mod tests {
             offset_of!(Connection, a_is_orig),
         ];
         assert!(conn.iter().all(|&o| o < Connection::HOT_BYTES), "{conn:?}");
-        assert!(Connection::HOT_BYTES <= 2 * 64, "{}", Connection::HOT_BYTES);
+        const { assert!(Connection::HOT_BYTES <= 2 * 64) };
 
         let seg = Segment {
             ts_ns: 0,

@@ -451,6 +451,25 @@ impl Http1 {
 
     /// Bytes of one direction, in order.
     pub fn on_data(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) {
+        // Most segments continue a body of known length without finishing it. Counting them
+        // is all [`Http1::body`] would do, and since every call leaves no transaction ready
+        // to emit, one that finishes no message cannot make one ready: the queued request,
+        // which [`Http1::emit_ready`] reads and which has gone cold by the next segment of a
+        // busy link, is left alone.
+        let n = data.len() as u64;
+        match self.side(dir).phase {
+            Phase::Body(Body::Length(rem)) if n < rem => {
+                self.count_body(dir, n);
+                self.side(dir).phase = Phase::Body(Body::Length(rem - n));
+                return;
+            }
+            Phase::Body(Body::Chunked(Chunk::Data(rem))) if n < rem => {
+                self.count_body(dir, n);
+                self.side(dir).phase = Phase::Body(Body::Chunked(Chunk::Data(rem - n)));
+                return;
+            }
+            _ => {}
+        }
         let mut rest = data;
         // Each pass consumes bytes or changes phase (a pass that does neither would loop
         // forever, so it stops the loop).

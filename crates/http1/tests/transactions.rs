@@ -154,6 +154,35 @@ fn chunked_with_extensions_and_trailers_split_anywhere() {
     }
 }
 
+/// Bodies fed a byte per call (so nearly every call takes the body fast path of `on_data`)
+/// count every byte, and each transaction is emitted by the call that brings its last byte,
+/// not by a later one: the fast path skips looking for ready transactions only on calls that
+/// cannot finish a message.
+#[test]
+fn body_fed_a_byte_per_call_is_counted_and_emitted_on_its_last_byte() {
+    let chunked: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n";
+    let sized: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\nabcdefghijklmnopqrstuvwxyz";
+    for resp in [chunked, sized] {
+        let mut h = Http1::new(&Config::default());
+        let mut r = Rec::default();
+        let post = b"POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789";
+        for (i, b) in post.iter().enumerate() {
+            h.on_data(C, i as i64, std::slice::from_ref(b), &mut r);
+        }
+        for (i, b) in resp.iter().enumerate() {
+            h.on_data(S, 100 + i as i64, std::slice::from_ref(b), &mut r);
+            let last = i + 1 == resp.len();
+            assert_eq!(r.tx.len(), usize::from(last), "after response byte {i}");
+        }
+        let t = &r.tx[0];
+        assert_eq!(t.request_body_bytes, 10);
+        assert_eq!(t.request_end_ts, Some(post.len() as i64 - 1));
+        assert_eq!(t.response_body_bytes, Some(26));
+        assert_eq!(t.response_end_ts, Some(100 + resp.len() as i64 - 1));
+        assert!(t.complete);
+    }
+}
+
 #[test]
 fn head_204_304_have_no_body() {
     let head = b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n";

@@ -222,6 +222,34 @@ fn bench_http1(c: &mut Criterion) {
             })
         });
     }
+    // A busy link: 20,000 keep-alive connections, each segment for a different one, so every
+    // call finds its parser's state gone cold (what the shard loop meets on the generated
+    // capture). The payload bytes are shared and stay cached: this is the state's cost.
+    const LIVE: usize = 20_000;
+    let (req, resp) = http_streams(1, 40_000);
+    let pieces: Vec<&[u8]> = resp.chunks(1448).collect();
+    g.throughput(Throughput::Elements((LIVE * (1 + pieces.len())) as u64));
+    g.bench_function(
+        format!("{LIVE} live connections, a segment each in turn, 40000 byte bodies"),
+        |b| {
+            let mut parsers: Vec<Http1> = (0..LIVE).map(|_| Http1::new(&cfg)).collect();
+            let mut sink = TxCount::default();
+            let mut ts = 0i64;
+            b.iter(|| {
+                ts += 1_000;
+                for p in parsers.iter_mut() {
+                    p.on_data(Dir::ToServer, ts, &req, &mut sink);
+                }
+                for piece in &pieces {
+                    ts += 1_000;
+                    for p in parsers.iter_mut() {
+                        p.on_data(Dir::ToClient, ts, piece, &mut sink);
+                    }
+                }
+                black_box((sink.0, sink.1))
+            })
+        },
+    );
     g.finish();
 }
 

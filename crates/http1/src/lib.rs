@@ -296,6 +296,10 @@ enum Chunk {
 #[derive(Clone, Debug)]
 struct Side {
     phase: Phase,
+    /// Body bytes counted by the fast path of [`Http1::on_data`] and not yet added to the
+    /// message they belong to (the last one queued for this direction): see
+    /// [`Http1::settle_body`].
+    unsettled: u64,
     buf: Vec<u8>,
     /// Capture time of the current message's first byte.
     start_ts: i64,
@@ -310,6 +314,7 @@ impl Default for Side {
     fn default() -> Side {
         Side {
             phase: Phase::Start,
+            unsettled: 0,
             buf: Vec::new(),
             start_ts: 0,
             at_stream_start: true,
@@ -453,23 +458,27 @@ impl Http1 {
     pub fn on_data(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) {
         // Most segments continue a body of known length without finishing it. Counting them
         // is all [`Http1::body`] would do, and since every call leaves no transaction ready
-        // to emit, one that finishes no message cannot make one ready: the queued request,
-        // which [`Http1::emit_ready`] reads and which has gone cold by the next segment of a
-        // busy link, is left alone.
+        // to emit, one that finishes no message cannot make one ready. So such a segment
+        // touches this side's parser state only: the queued request and response, which
+        // [`Http1::emit_ready`] reads and the count goes to, have gone cold by the next
+        // segment of a busy link. The count is settled into the message by the next call
+        // that does anything else.
         let n = data.len() as u64;
-        match self.side(dir).phase {
+        let s = self.side(dir);
+        match s.phase {
             Phase::Body(Body::Length(rem)) if n < rem => {
-                self.count_body(dir, n);
-                self.side(dir).phase = Phase::Body(Body::Length(rem - n));
+                s.unsettled += n;
+                s.phase = Phase::Body(Body::Length(rem - n));
                 return;
             }
             Phase::Body(Body::Chunked(Chunk::Data(rem))) if n < rem => {
-                self.count_body(dir, n);
-                self.side(dir).phase = Phase::Body(Body::Chunked(Chunk::Data(rem - n)));
+                s.unsettled += n;
+                s.phase = Phase::Body(Body::Chunked(Chunk::Data(rem - n)));
                 return;
             }
             _ => {}
         }
+        self.settle_body();
         let mut rest = data;
         // Each pass consumes bytes or changes phase (a pass that does neither would loop
         // forever, so it stops the loop).
@@ -489,6 +498,19 @@ impl Http1 {
             self.emit_ready(sink);
         }
         self.emit_ready(sink);
+    }
+
+    /// Add the body bytes the fast path of [`Http1::on_data`] counted to the messages they
+    /// belong to. Called first by every call that may change the message queues or read
+    /// them: until then, the last message queued for each direction is the one whose body
+    /// those bytes continued.
+    fn settle_body(&mut self) {
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            let n = std::mem::take(&mut self.side(dir).unsettled);
+            if n > 0 {
+                self.count_body(dir, n);
+            }
+        }
     }
 
     fn side(&mut self, dir: Dir) -> &mut Side {
@@ -1226,6 +1248,7 @@ impl Http1 {
 
     /// Bytes of one direction that the capture never saw.
     pub fn on_gap(&mut self, dir: Dir, ts: i64, len: u64, sink: &mut impl HttpSink) {
+        self.settle_body();
         let phase = self.side(dir).phase.clone();
         self.note_missing(dir, len);
         match phase {
@@ -1293,6 +1316,7 @@ impl Http1 {
 
     /// This direction ended cleanly (its FIN was reached).
     pub fn on_fin(&mut self, dir: Dir, ts: i64, sink: &mut impl HttpSink) {
+        self.settle_body();
         let side = self.side(dir);
         side.ended = true;
         let phase = side.phase.clone();
@@ -1375,6 +1399,7 @@ impl Http1 {
 
     /// The connection is over: emit everything pending.
     pub fn finish(&mut self, ts: i64, sink: &mut impl HttpSink) {
+        self.settle_body();
         for dir in [Dir::ToServer, Dir::ToClient] {
             if self.side(dir).phase == Phase::Headers {
                 self.salvage_head(dir, ts, sink);

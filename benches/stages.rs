@@ -17,6 +17,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `wirehouse` binary runs with: with glibc's, the allocation-heavy stages
+/// (HTTP parsing, rows) measured glibc's free-list work (a third of the live-connections
+/// bench) rather than the pipeline's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use wirehouse_capture::{Detected, FileFormat, Framer, detect};
 use wirehouse_decode::{Decoded, decode};
 use wirehouse_flow::{Dir, FlowKey, Segment};

@@ -108,6 +108,9 @@ impl Stored for Entry {
     fn key(&self) -> &Keyed {
         &self.key
     }
+    fn hash(key: &Keyed) -> u64 {
+        key.hash
+    }
 }
 
 pub(crate) struct Shard {
@@ -195,7 +198,7 @@ impl Shard {
 
     /// Remove a connection from the table (to retire it).
     fn take(&mut self, key: &Keyed) -> Option<Box<Entry>> {
-        let e = self.conns.remove(key.hash, key)?;
+        let e = self.conns.remove(key)?;
         // Retiring delivers whatever the connection still holds back.
         self.ooo.forget(&e);
         if self.ooo.holding.len() > 2 * self.conns.len() + 1024 {
@@ -210,7 +213,7 @@ impl Shard {
         let mut list = std::mem::take(&mut self.ooo.holding);
         list.sort_unstable();
         list.dedup();
-        list.retain(|k| match self.conns.get_mut(k.hash, k) {
+        list.retain(|k| match self.conns.get_mut(k) {
             Some(e) if e.ooo > 0 => true,
             Some(e) => {
                 e.listed = false;
@@ -304,7 +307,7 @@ impl Shard {
             hash: r.flow_hash,
         };
         debug_assert_eq!(key.hash, key.key.shard_hash());
-        if let Some(e) = self.conns.get_mut(key.hash, &key) {
+        if let Some(e) = self.conns.get_mut(&key) {
             let idle = ts.saturating_sub(e.tcp.last_ts());
             let reason = if e.tcp.starts_new_connection(&seg) {
                 Some(EndReason::Closed)
@@ -357,7 +360,7 @@ impl Shard {
         self.stats.connections += 1;
         let fed = feed(&mut e, &seg, ctx, rows);
         let over = fed.buffers && self.ooo.update(key, &mut e, ctx.ooo_budget);
-        self.conns.insert(key.hash, e);
+        self.conns.insert(e);
         self.after_feed(fed.closed, over, ctx, rows);
     }
 
@@ -434,7 +437,7 @@ impl Shard {
             .ooo
             .holding
             .iter()
-            .filter_map(|k| self.conns.get(k.hash, k).map(|e| (e.ooo, e.conn_id, *k)))
+            .filter_map(|k| self.conns.get(k).map(|e| (e.ooo, e.conn_id, *k)))
             .collect();
         holding.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
         let ts = self.clock;
@@ -442,7 +445,7 @@ impl Shard {
             if self.ooo.total <= ctx.ooo_budget / 2 {
                 break;
             }
-            let Some(e) = self.conns.get_mut(k.hash, &k) else {
+            let Some(e) = self.conns.get_mut(&k) else {
                 continue;
             };
             with_sink(e, ctx, rows, |tcp, sink| {

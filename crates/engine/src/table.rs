@@ -15,10 +15,12 @@
 
 use wirehouse_capture::prefetch;
 
-/// What the table stores: a value that knows its own key.
+/// What the table stores: a value that knows its own key, and how that key is hashed.
 pub(crate) trait Stored {
     type Key: Eq;
     fn key(&self) -> &Self::Key;
+    /// The hash the table places `key` by.
+    fn hash(key: &Self::Key) -> u64;
 }
 
 /// Slots in a new table (a power of two).
@@ -63,10 +65,11 @@ impl<V: Stored> Table<V> {
     }
 
     /// The slot holding `key`.
-    fn find(&self, hash: u64, key: &V::Key) -> Option<usize> {
+    fn find(&self, key: &V::Key) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
+        let hash = V::hash(key);
         let mask = self.mask();
         let mut i = self.home(hash);
         loop {
@@ -78,13 +81,13 @@ impl<V: Stored> Table<V> {
         }
     }
 
-    pub(crate) fn get(&self, hash: u64, key: &V::Key) -> Option<&V> {
-        let i = self.find(hash, key)?;
+    pub(crate) fn get(&self, key: &V::Key) -> Option<&V> {
+        let i = self.find(key)?;
         self.slots[i].as_ref().map(|(_, v)| &**v)
     }
 
-    pub(crate) fn get_mut(&mut self, hash: u64, key: &V::Key) -> Option<&mut V> {
-        let i = self.find(hash, key)?;
+    pub(crate) fn get_mut(&mut self, key: &V::Key) -> Option<&mut V> {
+        let i = self.find(key)?;
         self.slots[i].as_mut().map(|(_, v)| &mut **v)
     }
 
@@ -118,11 +121,9 @@ impl<V: Stored> Table<V> {
     }
 
     /// Adds `value`, whose key must not be in the table yet.
-    pub(crate) fn insert(&mut self, hash: u64, value: Box<V>) {
-        debug_assert!(
-            self.find(hash, value.key()).is_none(),
-            "key already present"
-        );
+    pub(crate) fn insert(&mut self, value: Box<V>) {
+        debug_assert!(self.find(value.key()).is_none(), "key already present");
+        let hash = V::hash(value.key());
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -150,8 +151,8 @@ impl<V: Stored> Table<V> {
 
     /// Takes `key`'s entry out. The entries after it in its probe run move back to fill the
     /// hole, so every entry stays reachable from its home slot without tombstones.
-    pub(crate) fn remove(&mut self, hash: u64, key: &V::Key) -> Option<Box<V>> {
-        let mut hole = self.find(hash, key)?;
+    pub(crate) fn remove(&mut self, key: &V::Key) -> Option<Box<V>> {
+        let mut hole = self.find(key)?;
         let (_, value) = self.slots[hole].take()?;
         self.len -= 1;
         let mask = self.mask();
@@ -194,6 +195,9 @@ mod tests {
         fn key(&self) -> &u32 {
             &self.key
         }
+        fn hash(key: &u32) -> u64 {
+            hash(*key)
+        }
     }
 
     /// Hashes that collide on purpose: few distinct slots, and equal 64-bit hashes for
@@ -216,11 +220,11 @@ mod tests {
             let key = (x % 300) as u32;
             match x % 3 {
                 0 | 1 if !want.contains_key(&key) => {
-                    t.insert(hash(key), Box::new(Item { key, value: step }));
+                    t.insert(Box::new(Item { key, value: step }));
                     want.insert(key, step);
                 }
                 0 | 1 => {
-                    let got = t.get_mut(hash(key), &key).map(|i| {
+                    let got = t.get_mut(&key).map(|i| {
                         i.value = step;
                         i.key
                     });
@@ -228,13 +232,13 @@ mod tests {
                     want.insert(key, step);
                 }
                 _ => {
-                    let got = t.remove(hash(key), &key).map(|i| (i.key, i.value));
+                    let got = t.remove(&key).map(|i| (i.key, i.value));
                     assert_eq!(got, want.remove(&key).map(|v| (key, v)), "step {step}");
                 }
             }
             assert_eq!(t.len(), want.len());
             for k in [key, key.wrapping_add(7), key ^ 1] {
-                assert_eq!(t.get(hash(k), &k).map(|i| i.value), want.get(&k).copied());
+                assert_eq!(t.get(&k).map(|i| i.value), want.get(&k).copied());
             }
         }
         let mut got: Vec<(u32, u64)> = t.iter().map(|i| (i.key, i.value)).collect();
@@ -250,17 +254,17 @@ mod tests {
     fn emptied_table_has_no_leftovers() {
         let mut t: Table<Item> = Table::default();
         for key in 0..1000 {
-            t.insert(hash(key), Box::new(Item { key, value: 0 }));
+            t.insert(Box::new(Item { key, value: 0 }));
         }
         assert!(t.slots.len() >= 2000);
         for key in (0..1000).rev() {
-            assert!(t.remove(hash(key), &key).is_some(), "key {key}");
-            assert!(t.remove(hash(key), &key).is_none());
+            assert!(t.remove(&key).is_some(), "key {key}");
+            assert!(t.remove(&key).is_none());
         }
         assert_eq!(t.len(), 0);
         assert!(t.slots.iter().all(Option::is_none));
-        t.insert(hash(5), Box::new(Item { key: 5, value: 9 }));
-        assert_eq!(t.get(hash(5), &5).map(|i| i.value), Some(9));
+        t.insert(Box::new(Item { key: 5, value: 9 }));
+        assert_eq!(t.get(&5).map(|i| i.value), Some(9));
         assert_eq!(t.get_by_hash(hash(5)).map(|i| i.key), Some(5));
         assert!(t.get_by_hash(hash(6)).is_none());
         t.prefetch_slot(hash(5));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -128,24 +128,43 @@ const MAX_WRITER_MEMORY: usize = 6 << 20;
 /// Row-group size when the memory cap is not reached first.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
-/// Parquet settings for one table: ZSTD level 1, and dictionary encoding only where values
-/// repeat.
+/// Columns whose values are nearly all distinct by their nature, whatever the capture: a
+/// client's ephemeral port changes with every connection, and request targets carry ids and
+/// query strings. A dictionary for them is built, hashed into for every value, and abandoned
+/// once it outgrows its page; zstd finds what repeats in them as well.
+const NO_DICTIONARY: &[&str] = &["client_port", "proxied_client_port", "uri"];
+
+/// Parquet settings for one table: ZSTD level 1; dictionary encoding only where values
+/// repeat; 64-bit integers and timestamps delta-encoded.
 ///
 /// Timestamps, durations, counters and ids are nearly all distinct, so a dictionary for them
 /// is built, hashed into for every value and then mostly abandoned; on the 1 GB generated
 /// capture that interning was a quarter of all Parquet writing work. Strings and narrow
-/// integers (ports, status codes, flags) keep it: they repeat, and readers filter on them.
+/// integers (server ports, status codes, flags) keep it: they repeat, and readers filter on
+/// them. The 64-bit columns are written `DELTA_BINARY_PACKED` rather than plain: zstd then
+/// compresses a few bytes per value instead of eight, which was most of its work. On the
+/// 1 GB generated capture (1 thread) the two changes take the run from 2.83 to 2.68 G
+/// instructions; in paired timings (`scripts/ab.py`, 25 rounds each) wall time 0.956 and user
+/// time 0.948 of before at 1 thread, 0.896 and 0.914 at 2. The files are 1 % smaller in all:
+/// `http` 1.29 -> 1.22 MB, `connections` 1.05 -> 1.09 MB (small counters compress better
+/// plain). DuckDB, pyarrow (pandas), Polars and Spark 3.3+ read the encoding.
 fn writer_properties(schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("wirehouse {}", env!("CARGO_PKG_VERSION")));
     for f in schema.fields() {
+        let column = || ColumnPath::from(f.name().as_str());
         if matches!(
             f.data_type(),
-            DataType::Int64 | DataType::UInt64 | DataType::Float64 | DataType::Timestamp(_, _)
+            DataType::Int64 | DataType::UInt64 | DataType::Timestamp(_, _)
         ) {
-            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            b = b
+                .set_column_dictionary_enabled(column(), false)
+                .set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);
+        } else if NO_DICTIONARY.contains(&f.name().as_str()) || f.data_type() == &DataType::Float64
+        {
+            b = b.set_column_dictionary_enabled(column(), false);
         }
     }
     b.build()
@@ -466,7 +485,7 @@ impl TableBuilders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tables::{CaptureRow, EventRow};
+    use crate::tables::{CaptureRow, EventRow, HttpRow};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn tmpdir(name: &str) -> PathBuf {
@@ -675,6 +694,76 @@ mod tests {
         assert!(has_dictionary("file"));
         assert!(!has_dictionary("first_ts"));
         assert!(!has_dictionary("packets"));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The encodings are chosen per column type and name, and every value, extremes and nulls
+    /// included, reads back exactly (delta encoding wraps at the 64-bit limits).
+    #[test]
+    fn delta_encoded_integers_and_undictionaried_columns_read_back_exactly() {
+        let root = tmpdir("enc");
+        let ds = Dataset::create(&root, false, 1).unwrap();
+        let mut b = TableBuilders::default();
+        let extremes = [i64::MIN, i64::MAX, 0, -1, 1, i64::MIN + 1, i64::MAX - 1];
+        for i in 0..3000usize {
+            let v = extremes[i % extremes.len()].wrapping_add((i / extremes.len()) as i64 * 977);
+            b.http.append(&HttpRow {
+                conn_id: v,
+                ts: 1_700_000_000_000_000_000 + (i as i64) * 1_000,
+                response_ts: (i % 5 != 0).then_some(v),
+                response_body_bytes: (i % 3 != 0).then_some(v.wrapping_mul(31)),
+                client_port: (1024 + i * 7) as u16,
+                server_port: 80,
+                uri: (i % 11 != 0).then(|| format!("/item/{}?page={}", i * 13, i % 9)),
+                method: Some(["GET", "POST"][i % 2].into()),
+                ..Default::default()
+            });
+        }
+        let want = b.http.finish();
+        ds.write(Table::Http, &want, 0).unwrap();
+        ds.finish().unwrap();
+        let part = fs::read_dir(root.join("http"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0).clone();
+        let column = |name: &str| {
+            group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+                .clone()
+        };
+        for name in ["conn_id", "ts", "response_ts", "response_body_bytes"] {
+            let c = column(name);
+            assert!(
+                c.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
+                "{name}: {:?}",
+                c.encodings().collect::<Vec<_>>()
+            );
+            assert!(c.dictionary_page_offset().is_none(), "{name}");
+        }
+        for name in ["client_port", "uri"] {
+            assert!(column(name).dictionary_page_offset().is_none(), "{name}");
+        }
+        for name in ["server_port", "method", "file"] {
+            assert!(column(name).dictionary_page_offset().is_some(), "{name}");
+        }
+        let mut got = reader.with_batch_size(1 << 20).build().unwrap();
+        let got = got.next().unwrap().unwrap();
+        assert_eq!(got.num_rows(), 3000);
+        for (name, want_col) in want.schema().fields().iter().zip(want.columns()) {
+            assert_eq!(
+                got.column_by_name(name.name()).unwrap().as_ref(),
+                want_col.as_ref(),
+                "{}",
+                name.name()
+            );
+        }
         fs::remove_dir_all(&root).unwrap();
     }
 

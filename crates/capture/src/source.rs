@@ -206,7 +206,7 @@ impl Source {
                         at_eof: true,
                     });
                 }
-                let data = map_range(file, start, end)?;
+                let data = map_range(file, start, end, *len)?;
                 Ok(Window {
                     data,
                     base: start,
@@ -335,17 +335,35 @@ const HUGE_PAGE: u64 = 2 << 20;
 /// in small pages (read before by another tool, or just written) keeps them; nothing changes
 /// for it. The alignment is what lets the kernel use one entry per 2 MiB: a mapping's address
 /// and file offset must agree modulo 2 MiB, and a window starts at any record boundary.
+///
+/// For the same reason the mapping runs on past `end` to the next 2 MiB boundary (or the end
+/// of the file, `file_len`): a window ends at any byte, and a mapping that stops inside a huge
+/// page cannot map that page with one entry; the kernel mapped its used part 64 KiB per fault
+/// instead. On the 1 GB generated capture (cached in 2 MiB folios, 1 thread) a run's page
+/// faults went from 4,536 to 3,411. Those faults were cheap: paired timings (21 rounds) show
+/// no change in wall time (1.009 at 1 thread, 0.969 at 2); system time at 2 threads 0.044 ->
+/// 0.036 s. The bytes past `end` are the next window's; this one never reads them.
 #[allow(unsafe_code)]
-fn map_range(file: &File, start: u64, end: u64) -> io::Result<WindowData> {
+fn map_range(file: &File, start: u64, end: u64, file_len: u64) -> io::Result<WindowData> {
     let from = start - start % HUGE_PAGE;
     let skip = (start - from) as usize;
     let len = (end - start) as usize;
+    let map_end = end
+        .checked_next_multiple_of(HUGE_PAGE)
+        .unwrap_or(end)
+        .min(file_len)
+        .max(end);
     // SAFETY: the mapping is read-only and private to this process. Undefined behaviour is
     // only possible if another process truncates or rewrites the capture while we read it;
     // capture archives are immutable inputs, and every tool that maps files (ripgrep,
     // tshark's mmap reader) accepts the same contract. We never hand out references that
     // outlive the `Window` owning the mapping.
-    let map = unsafe { MmapOptions::new().offset(from).len(skip + len).map(file)? };
+    let map = unsafe {
+        MmapOptions::new()
+            .offset(from)
+            .len((map_end - from) as usize)
+            .map(file)?
+    };
     // Advice is a hint; failure to apply it changes speed, never results. The huge-page
     // advice goes first: read-ahead started by `WillNeed` allocates the page cache's folios,
     // and does so in small pages unless the mapping already asks for huge ones.
@@ -354,4 +372,56 @@ fn map_range(file: &File, start: u64, end: u64) -> io::Result<WindowData> {
     let _ = map.advise(Advice::Sequential);
     let _ = map.advise(Advice::WillNeed);
     Ok(WindowData::Mapped { map, skip, len })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window's bytes are exactly the file's, and its mapping covers whole huge pages: from
+    /// the boundary at or before the window to the one at or after its end, or the file's end.
+    #[test]
+    fn mappings_run_from_huge_page_boundary_to_boundary_or_file_end() {
+        let path = std::env::temp_dir().join(format!("wirehouse-map-{}", std::process::id()));
+        let file_len = 5 * HUGE_PAGE + 123;
+        let content: Vec<u8> = (0..file_len).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = File::open(&path).unwrap();
+        let mib = 1 << 20;
+        for (start, end, want_from, want_end) in [
+            (0, mib, 0, HUGE_PAGE),
+            (100, HUGE_PAGE, 0, HUGE_PAGE),
+            (HUGE_PAGE - 1, HUGE_PAGE + 1, 0, 2 * HUGE_PAGE),
+            (
+                3 * HUGE_PAGE + 5,
+                4 * HUGE_PAGE + mib,
+                3 * HUGE_PAGE,
+                5 * HUGE_PAGE,
+            ),
+            (
+                4 * HUGE_PAGE + 7,
+                5 * HUGE_PAGE + 1,
+                4 * HUGE_PAGE,
+                file_len,
+            ),
+            (5 * HUGE_PAGE, file_len, 5 * HUGE_PAGE, file_len),
+        ] {
+            let w = Window {
+                data: map_range(&file, start, end, file_len).unwrap(),
+                base: start,
+                at_eof: false,
+            };
+            assert_eq!(
+                &w[..],
+                &content[start as usize..end as usize],
+                "{start}..{end}"
+            );
+            let WindowData::Mapped { map, skip, .. } = &w.data else {
+                panic!("not mapped");
+            };
+            assert_eq!(start - *skip as u64, want_from, "{start}..{end}");
+            assert_eq!(want_from + map.len() as u64, want_end, "{start}..{end}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
 }

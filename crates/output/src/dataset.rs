@@ -115,16 +115,19 @@ pub struct Dataset {
     sinks: Vec<TableSink>,
 }
 
-/// An in-progress row group is flushed once the writer holds this much memory (encoded pages,
-/// dictionaries, unencoded keys). Every table has up to one open writer per thread, so this is
-/// what keeps output memory flat however many rows a capture yields: 6 MiB x 4 tables x
-/// threads. On the generated HTTP captures such a group holds about 16k `http` rows (1 MB
-/// compressed); doubling the cap doubled the groups and added 44 MB of peak memory on a
-/// 10 GB capture at 2 threads. It was 8 MiB while every column had a dictionary; plain
-/// 64-bit columns fill pages faster between checks (a check follows each 16k-row batch), and
-/// 6 MiB gives the same row groups (5 `connections`, 15 `http` on the 10 GB capture) with
-/// peak RSS 217 instead of 240-251 MB at 2 threads.
-const MAX_WRITER_MEMORY: usize = 6 << 20;
+/// An in-progress row group is flushed once the writer's estimate of what it holds (encoded
+/// pages, dictionaries, unencoded keys) passes this. Every table has up to one open writer per
+/// thread, so this is what keeps output memory flat however many rows a capture yields: 3 MiB
+/// x 4 tables x threads, and the estimate leaves out some of the writer's buffers, so real
+/// memory grows with the group's rows as well. On the generated HTTP captures such a group
+/// holds about 16k `http` rows; doubling the groups' rows added 44 MB of peak memory on a 10 GB
+/// capture at 2 threads. The cap was 8 MiB while every column had a dictionary, then 6 MiB once
+/// 64-bit columns were plain (they fill pages faster), and is 3 MiB since they are delta-encoded
+/// (a few bytes per value): at 6 MiB the groups doubled to 32k rows and peak RSS on the 10 GB
+/// capture grew from 173 to 187 MB at 1 thread, and to 229-233 MB at 2 (221 before). At 3 MiB the groups
+/// are as before (4 `connections`, 15 `http`), peak RSS 169 / 207-211 MB, and the 1 GB capture
+/// runs no slower (paired wall 0.940, 21 rounds).
+const MAX_WRITER_MEMORY: usize = 3 << 20;
 /// Row-group size when the memory cap is not reached first.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 

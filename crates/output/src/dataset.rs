@@ -124,9 +124,9 @@ pub struct Dataset {
 /// capture at 2 threads. The cap was 8 MiB while every column had a dictionary, then 6 MiB once
 /// 64-bit columns were plain (they fill pages faster), and is 3 MiB since they are delta-encoded
 /// (a few bytes per value): at 6 MiB the groups doubled to 32k rows and peak RSS on the 10 GB
-/// capture grew from 173 to 187 MB at 1 thread, and to 229-233 MB at 2 (221 before). At 3 MiB the groups
-/// are as before (4 `connections`, 15 `http`), peak RSS 169 / 207-211 MB, and the 1 GB capture
-/// runs no slower (paired wall 0.940, 21 rounds).
+/// capture grew from 173 to 187 MB at 1 thread, and to 229-233 MB at 2 (221 before). At 3 MiB
+/// the groups are as before (4 `connections`, 15 `http`), peak RSS 169 / 207-211 MB, and the
+/// 1 GB capture runs no slower (paired wall 0.940, 21 rounds).
 const MAX_WRITER_MEMORY: usize = 3 << 20;
 /// Row-group size when the memory cap is not reached first.
 const ROW_GROUP_ROWS: usize = 1 << 20;

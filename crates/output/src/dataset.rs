@@ -678,26 +678,31 @@ mod tests {
         }
         b.flush(&ds, 1, 0).unwrap();
         ds.finish().unwrap();
-        let part = fs::read_dir(root.join("captures"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap()).unwrap();
+        let reader = first_part(&root.join("captures"));
         let group = reader.metadata().row_group(0);
-        let has_dictionary = |name: &str| {
-            let c = group
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-                .unwrap_or_else(|| panic!("no column {name}"));
-            c.dictionary_page_offset().is_some()
-        };
+        let has_dictionary = |name: &str| column(group, name).dictionary_page_offset().is_some();
         assert!(has_dictionary("file"));
         assert!(!has_dictionary("first_ts"));
         assert!(!has_dictionary("packets"));
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A reader of the first part file in a table directory.
+    fn first_part(dir: &Path) -> ParquetRecordBatchReaderBuilder<File> {
+        let part = fs::read_dir(dir).unwrap().next().unwrap().unwrap().path();
+        ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap()).unwrap()
+    }
+
+    /// A row group's chunk of the column `name`.
+    fn column<'g>(
+        group: &'g parquet::file::metadata::RowGroupMetaData,
+        name: &str,
+    ) -> &'g parquet::file::metadata::ColumnChunkMetaData {
+        group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
     }
 
     /// The encodings are chosen per column type and name, and every value, extremes and nulls
@@ -725,24 +730,11 @@ mod tests {
         let want = b.http.finish();
         ds.write(Table::Http, &want, 0).unwrap();
         ds.finish().unwrap();
-        let part = fs::read_dir(root.join("http"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap()).unwrap();
+        let reader = first_part(&root.join("http"));
         let group = reader.metadata().row_group(0).clone();
-        let column = |name: &str| {
-            group
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-                .unwrap_or_else(|| panic!("no column {name}"))
-                .clone()
-        };
+        let chunk = |name: &str| column(&group, name).clone();
         for name in ["conn_id", "ts", "response_ts", "response_body_bytes"] {
-            let c = column(name);
+            let c = chunk(name);
             assert!(
                 c.encodings().any(|e| e == Encoding::DELTA_BINARY_PACKED),
                 "{name}: {:?}",
@@ -751,10 +743,10 @@ mod tests {
             assert!(c.dictionary_page_offset().is_none(), "{name}");
         }
         for name in ["client_port", "uri"] {
-            assert!(column(name).dictionary_page_offset().is_none(), "{name}");
+            assert!(chunk(name).dictionary_page_offset().is_none(), "{name}");
         }
         for name in ["server_port", "method", "file"] {
-            assert!(column(name).dictionary_page_offset().is_some(), "{name}");
+            assert!(chunk(name).dictionary_page_offset().is_some(), "{name}");
         }
         let mut got = reader.with_batch_size(1 << 20).build().unwrap();
         let got = got.next().unwrap().unwrap();

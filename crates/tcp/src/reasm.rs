@@ -66,10 +66,10 @@ impl HoleSince {
 ///
 /// That line holds the offsets, the FIN's offset and the hole's start as plain words
 /// (sentinels instead of `Option`s) and the out-of-order map behind one pointer. With
-/// `Option`s and the map inline it took 104 bytes and the whole 144, so each side's hot part
-/// spanned three lines instead of two, and a connection took 896 bytes instead of 768 (with
-/// `Side`'s `SeenAt`). On a capture of a million half-open connections that is 109 MB less
-/// peak memory (1,228 -> 1,119 MB at 1 thread); the two lines fewer per segment did not
+/// `Option`s and the map inline the hot part took 104 bytes (the whole, 144), so each side's
+/// hot part spanned three lines instead of two, and a connection took 896 bytes instead of 768
+/// (with `Side`'s `SeenAt`). On a capture of a million half-open connections that is 109 MB
+/// less peak memory (1,228 -> 1,119 MB at 1 thread); the two lines fewer per segment did not
 /// change the 1 GB generated capture's time measurably (paired wall 0.967, user 0.984).
 #[derive(Clone, Debug)]
 #[repr(C)]

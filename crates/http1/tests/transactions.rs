@@ -438,7 +438,10 @@ fn conflicting_lengths_and_te_plus_cl_are_events() {
     assert!(
         r.events
             .iter()
-            .any(|e| e.0 == "HTTP_conflicting_Content_Length")
+            .any(|e| e.0 == "HTTP_conflicting_Content_Length"
+                && e.1 == "Content-Length values [3, 5]; using 3"),
+        "{:?}",
+        r.events
     );
     let r = run(&[
         (C, 1, b"POST / HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),

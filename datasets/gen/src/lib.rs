@@ -77,6 +77,11 @@ pub struct Args {
     /// Share of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     pub ipv6_share: f64,
+    /// Scale of HTTP/1 body sizes: every body size range is multiplied by it. 1 is the
+    /// default mix (most responses 200 B - 20 KB, 3 % of 100 KB - 5 MB); 0.05 makes small API
+    /// calls, where the work per transaction outweighs the work per byte.
+    #[arg(long, default_value_t = 1.0)]
+    pub body_scale: f64,
     /// Number of connections for half-open (SYNs).
     #[arg(long, default_value_t = 1_000_000)]
     pub connections: u64,
@@ -195,7 +200,9 @@ impl Addrs {
     fn client(&mut self, v6: bool) -> Host {
         let n = self.next_client;
         self.next_client += 1;
-        // 60000 ports per client address, 10.0.0.0/8 (or fd00::/64).
+        // 60000 ports per client address, 10.0.0.1 on (or fd00::1 on). Each address is the
+        // (h + 1)-th: `h | 1` gave the first two groups of 60000 the same address, so two live
+        // connections could share a 4-tuple once a capture had more than 60000.
         let port = 1024 + (n % 60_000) as u16;
         let h = n / 60_000;
         let mut ip = [0u8; 16];
@@ -203,10 +210,11 @@ impl Addrs {
             ip[0] = 0xfd;
             ip[8..16].copy_from_slice(&(h + 1).to_be_bytes());
         } else {
+            let g = h + 1;
             ip[0] = 10;
-            ip[1] = (h >> 16) as u8;
-            ip[2] = (h >> 8) as u8;
-            ip[3] = h as u8 | 1;
+            ip[1] = (g >> 16) as u8;
+            ip[2] = (g >> 8) as u8;
+            ip[3] = g as u8;
         }
         Host {
             mac: [0x02, 0, 0, (h >> 16) as u8, (h >> 8) as u8, h as u8],
@@ -265,7 +273,7 @@ fn http_conn(rng: &mut Rng, addrs: &mut Addrs, a: &Args, impair: Impair) -> Conn
         Proto::Http1 => {
             for i in 0..n {
                 let close = single && i == n - 1;
-                let x = h1_exchange(rng, &host, close);
+                let x = h1_exchange(rng, &host, close, a.body_scale);
                 let (qi, ri) = (msgs.len(), msgs.len() + 1);
                 msgs.push(x.request);
                 msgs.push(x.response);
@@ -679,4 +687,31 @@ pub fn generate(a: &Args) -> Result<Summary, String> {
         requests: n_reqs,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Addrs;
+    use std::collections::HashSet;
+
+    /// Every client (address, port) is handed out once, over several groups of 60000, for
+    /// IPv4 and IPv6 alike; the first is 10.0.0.1:1024 (fd00::1).
+    #[test]
+    fn client_endpoints_are_never_handed_out_twice() {
+        for v6 in [false, true] {
+            let mut addrs = Addrs { next_client: 0 };
+            let mut seen = HashSet::new();
+            for _ in 0..200_000 {
+                let h = addrs.client(v6);
+                assert!(seen.insert((h.ip, h.port)), "{:?}:{} twice", h.ip, h.port);
+            }
+            let first = Addrs { next_client: 0 }.client(v6);
+            let want: [u8; 16] = if v6 {
+                [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+            } else {
+                [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            };
+            assert_eq!((first.ip, first.port), (want, 1024));
+        }
+    }
 }

@@ -86,7 +86,9 @@ pub(crate) struct H1Exchange {
     pub(crate) chunked: bool,
 }
 
-pub(crate) fn h1_exchange(rng: &mut Rng, host: &str, close: bool) -> H1Exchange {
+pub(crate) fn h1_exchange(rng: &mut Rng, host: &str, close: bool, body_scale: f64) -> H1Exchange {
+    // A body size bound times `body_scale` (exactly the bound at 1), at least one byte.
+    let b = |v: u64| ((v as f64 * body_scale).round() as u64).max(1);
     let post = rng.chance(0.15);
     let method = if post { "POST" } else { "GET" };
     let uri = format!(
@@ -96,7 +98,11 @@ pub(crate) fn h1_exchange(rng: &mut Rng, host: &str, close: bool) -> H1Exchange 
         rng.next_u64() & 0xffff_ffff,
         rng.range(1, 50)
     );
-    let request_body = if post { rng.log_range(20, 200_000) } else { 0 };
+    let request_body = if post {
+        rng.log_range(b(20), b(200_000))
+    } else {
+        0
+    };
     let mut head = format!(
         "{method} {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\nAccept: application/json, */*\r\nAccept-Encoding: gzip, deflate\r\nCookie: session={:016x}{:016x}\r\n",
         AGENTS[rng.range(0, AGENTS.len() as u64) as usize],
@@ -124,12 +130,12 @@ pub(crate) fn h1_exchange(rng: &mut Rng, host: &str, close: bool) -> H1Exchange 
     };
     let response_body = match status {
         304 => 0,
-        404 => rng.range(100, 600),
+        404 => rng.range(b(100), b(600)),
         _ => {
             if rng.chance(0.03) {
-                rng.log_range(100_000, 5_000_000)
+                rng.log_range(b(100_000), b(5_000_000))
             } else {
-                rng.log_range(200, 20_000)
+                rng.log_range(b(200), b(20_000))
             }
         }
     };

@@ -502,9 +502,17 @@ impl Connection {
         };
         match side.seq {
             Some(u) => {
+                let syn_seen = side.syn_count > 0 || side.hist_last_syn != SeenAt::NONE;
+                let established = matches!(side.state, State::Established | State::Partial);
+                let far = (side.pos(SeqNumber(seg.seq)) - side.last).abs() > TOO_LARGE_SEQ_DELTA;
                 u.base() != SeqNumber(seg.seq)
-                    && matches!(side.state, State::Established | State::Partial)
-                    && side.size(State::Established) > 0
+                    && established
+                    && (side.size(State::Established) > 0
+                        // Numbered mid-stream (no SYN from this side ever seen), and the SYN
+                        // far from that stream: this connection is the tail of an earlier
+                        // one on the same 4-tuple (a late ACK after its record was retired),
+                        // and the SYN opens the next. `init_endpoint` would ignore it.
+                        || (!syn_seen && far))
             }
             None => false,
         }

@@ -738,6 +738,41 @@ fn port_reuse_starts_a_new_connection() {
 }
 
 #[test]
+fn a_syn_after_a_stray_ack_opens_the_next_connection() {
+    // The last ACK of a closed connection whose record was already retired (the close
+    // delay, or its cap on a busy link) is picked up as a mid-stream connection of its own.
+    // The client's next SYN on the same 4-tuple opens a new connection: it is not a jump in
+    // that stray connection's numbering to be ignored.
+    let mut t = T::new();
+    t.ack(C, 1_000_000, 5_000_000);
+    let conn = t.conn.as_ref().unwrap();
+    assert!(!conn.is_closed());
+    let syn = Segment {
+        ts_ns: 0,
+        src: CLIENT,
+        dst: server(),
+        seq: 3_000_000_000,
+        ack: 0,
+        flags: TcpFlags(TcpFlags::SYN),
+        window: 100,
+        options: TcpOptions::default(),
+        payload: b"",
+        wire_len: 0,
+    };
+    assert!(conn.starts_new_connection(&syn));
+    // Near the stray stream, a SYN is not taken for a new connection.
+    let near = Segment {
+        seq: 1_000_000 - 10,
+        ..syn
+    };
+    assert!(!conn.starts_new_connection(&near));
+    // Once this side's SYN was seen, a far one is ignored as before (zeek#3313).
+    let mut t = T::new();
+    t.handshake().ack(C, 1001, 5001);
+    assert!(!t.conn.as_ref().unwrap().starts_new_connection(&syn));
+}
+
+#[test]
 fn bogus_syn_ack_sequence_does_not_inflate_bytes() {
     // zeek#3313: a late SYN/ACK with a sequence number far from the stream.
     let mut t = T::new();

@@ -7,6 +7,8 @@
 #   KEEP=1 ./scripts/throughput.sh         # keep the generated capture in out/bench
 #   ROUNDS=11 ./scripts/throughput.sh      # interleaved rounds of walk/analyze runs (default 7)
 #   CACHE=small ./scripts/throughput.sh    # page cache in 4 KiB folios instead of 2 MiB
+# A second capture of the same size with small bodies (API calls) is analysed too, and its
+# requests per second reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${SIZE:-1G}
@@ -111,6 +113,37 @@ if command -v tcpflow >/dev/null; then
     others+=("tcpflow $secs")
     echo "| tcpflow -r | 1 | $secs | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | $((peak/1024)) |"
 fi
+# Small transactions: the same generator with every body size range scaled by 0.05 (API
+# calls), where the work per transaction (header parsing, one `http` row of 45 columns)
+# outweighs the work per byte. Analyze only, in interleaved rounds, by median.
+SMALL=$DIR/http-small-$SIZE.pcap
+if [ ! -f "$SMALL" ]; then
+    ./target/release/wirehouse-gen --out "$SMALL" --size "$SIZE" --seed 1 --body-scale 0.05 \
+        --truth "$DIR/truth-small-$SIZE" >&2
+fi
+python3 scripts/pagecache.py "$CACHE" "$SMALL" >/dev/null
+small_bytes=$(stat -c %s "$SMALL")
+small_packets=$($BIN walk "$SMALL" -j 1 | awk '/packets/{print $1; exit}')
+small_requests=$(($(wc -l < "$DIR/truth-small-$SIZE/requests.tsv") - 1))
+declare -A small_secs small_peak
+for _ in $(seq "$ROUNDS"); do
+    for t in 1 "$THREADS"; do
+        read -r secs peak < <(once "small-$t" $BIN analyze "$SMALL" -o "$DIR/out-small-$t" --force -q -j "$t")
+        small_secs[$t]+="$secs "
+        [ "$peak" -gt "${small_peak[$t]:-0}" ] && small_peak[$t]=$peak
+    done
+done
+echo
+echo "| small transactions (--body-scale 0.05) | threads | seconds (median of $ROUNDS; min-max) | GB/s | M packets/s | k requests/s | peak RSS MB |"
+echo "|---|---|---|---|---|---|---|"
+for t in 1 "$THREADS"; do
+    all=${small_secs[$t]}
+    secs=$(tr ' ' '\n' <<< "$all" | awk 'NF' | median)
+    lo=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | head -1)
+    hi=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | tail -1)
+    echo "| wirehouse analyze | $t | $secs ($lo-$hi) | $(rate "$small_bytes" "$secs") | $(mrate "$small_packets" "$secs") | $(awk -v n="$small_requests" -v s="$secs" 'BEGIN{printf "%.0f", n/s/1e3}') | $((${small_peak[$t]:-0}/1024)) |"
+done
+echo "small-transaction capture: $SMALL, $small_bytes bytes, $small_packets packets, $small_requests requests (the generator's truth)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo
 echo "analyze / walk floor: $(ratio "${walk[1]}" "${analyze[1]}") at 1 thread, $(ratio "${walk[$THREADS]}" "${analyze[$THREADS]}") at $THREADS"
@@ -122,4 +155,4 @@ done
 echo "page cache ($CACHE): $cache_state before the runs, $(python3 scripts/pagecache.py report "$CAP") after"
 echo "capture: $CAP, $bytes bytes, $packets packets; machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 } | tee "$DIR/RESULTS.md"
-[ -n "${KEEP:-}" ] || rm -f "$CAP"
+[ -n "${KEEP:-}" ] || rm -f "$CAP" "$SMALL"

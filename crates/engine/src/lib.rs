@@ -308,10 +308,10 @@ fn run_on_pool(
         // with closing the part files: one set of jobs on the run's threads, biggest first.
         for b in &run.builders {
             let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
-            ds.write_at_finish(Table::Captures, b.captures.finish_last());
-            ds.write_at_finish(Table::Connections, b.connections.finish_last());
-            ds.write_at_finish(Table::Http, b.http.finish_last());
-            ds.write_at_finish(Table::Events, b.events.finish_last());
+            ds.write_at_finish(Table::Captures, b.captures.finish());
+            ds.write_at_finish(Table::Connections, b.connections.finish());
+            ds.write_at_finish(Table::Http, b.http.finish());
+            ds.write_at_finish(Table::Events, b.events.finish());
         }
     }
     if let Some(e) = run

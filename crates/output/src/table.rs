@@ -18,15 +18,12 @@ macro_rules! table {
         #[derive(Debug)]
         pub struct $builder {
             len: usize,
-            /// The last batch's rows, and each column's value bytes (strings; 0 for others):
-            /// the room the builders get back at the next append (see `finish`).
-            room: (usize, Vec<usize>),
             $( $field: table!(@builder $kind), )*
         }
 
         impl Default for $builder {
             fn default() -> Self {
-                $builder { len: 0, room: (0, Vec::new()), $( $field: table!(@new $kind), )* }
+                $builder { len: 0, $( $field: table!(@new $kind), )* }
             }
         }
 
@@ -47,9 +44,6 @@ macro_rules! table {
 
             /// Append one row.
             pub fn append(&mut self, r: &$row) {
-                if self.len == 0 && self.room.0 > 0 {
-                    self.make_room();
-                }
                 self.len += 1;
                 $( table!(@append $kind, self.$field, r.$field); )*
             }
@@ -64,45 +58,14 @@ macro_rules! table {
                 self.len == 0
             }
 
-            /// Take the pending rows as a record batch. The next append gives the builders
-            /// room for as many rows (and string bytes) as this batch had.
-            ///
-            /// Arrow's `finish` leaves a builder with no capacity at all, so every batch grew
-            /// each column again from nothing, doubling and copying. On the small-transaction
-            /// capture (`wirehouse-gen --body-scale 0.05`, 1 GB, 246 k `http` rows) keeping
-            /// the room took the run from 9.53 to 9.44 G instructions (0.9 %); on the
-            /// generated 1 GB capture, with few batches, 0.1 %. The room is taken at the next
-            /// append, not here: by then this batch has been written and freed, and its
-            /// memory serves the next one. Taken here, both were held at once: peak RSS on the
-            /// 1 GB capture at 1 thread went from 144-146 to 152.5 MB; taken at the next
-            /// append it stays at 144-146.
+            /// Take the pending rows as a record batch (the builder is reset).
             pub fn finish(&mut self) -> ::arrow_array::RecordBatch {
-                self.take_batch(true)
-            }
-
-            /// Take the last pending rows as a record batch: nothing more will be appended,
-            /// so no room is kept for more.
-            pub fn finish_last(&mut self) -> ::arrow_array::RecordBatch {
-                self.take_batch(false)
-            }
-
-            fn make_room(&mut self) {
-                let (rows, bytes) = ::std::mem::take(&mut self.room);
-                let mut bytes = bytes.into_iter();
-                $( self.$field = table!(@renew $kind, rows, bytes.next().unwrap_or(0)); )*
-            }
-
-            fn take_batch(&mut self, keep_room: bool) -> ::arrow_array::RecordBatch {
-                let rows = ::std::mem::take(&mut self.len);
-                let mut bytes = Vec::new();
+                self.len = 0;
                 let columns: Vec<::arrow_array::ArrayRef> = vec![
-                    $( {
-                        let column = self.$field.finish();
-                        bytes.push(table!(@bytes $kind, column));
-                        ::std::sync::Arc::new(column)
-                    }, )*
+                    $( ::std::sync::Arc::new(self.$field.finish()), )*
                 ];
-                self.room = if keep_room { (rows, bytes) } else { (0, Vec::new()) };
+                // The arrays were built to this schema, column by column, with equal lengths,
+                // so construction cannot fail; an empty batch is the safe fallback.
                 ::arrow_array::RecordBatch::try_new(Self::schema(), columns)
                     .unwrap_or_else(|_| ::arrow_array::RecordBatch::new_empty(Self::schema()))
             }
@@ -138,24 +101,6 @@ macro_rules! table {
     (@builder OptBool) => { ::arrow_array::builder::BooleanBuilder };
     (@builder Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder };
     (@builder OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder };
-
-    (@renew Str, $rows:expr, $bytes:expr) => {
-        ::arrow_array::builder::StringBuilder::with_capacity($rows, $bytes)
-    };
-    (@renew OptStr, $rows:expr, $bytes:expr) => {
-        ::arrow_array::builder::StringBuilder::with_capacity($rows, $bytes)
-    };
-    (@renew Ts, $rows:expr, $bytes:expr) => {
-        ::arrow_array::builder::TimestampNanosecondBuilder::with_capacity($rows).with_timezone("UTC")
-    };
-    (@renew OptTs, $rows:expr, $bytes:expr) => {
-        ::arrow_array::builder::TimestampNanosecondBuilder::with_capacity($rows).with_timezone("UTC")
-    };
-    (@renew $k:ident, $rows:expr, $bytes:expr) => { <table!(@builder $k)>::with_capacity($rows) };
-
-    (@bytes Str, $done:expr) => { $done.value_data().len() };
-    (@bytes OptStr, $done:expr) => { $done.value_data().len() };
-    (@bytes $k:ident, $done:expr) => { 0 };
 
     (@new Ts) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };
     (@new OptTs) => { ::arrow_array::builder::TimestampNanosecondBuilder::new().with_timezone("UTC") };
@@ -212,8 +157,8 @@ mod tests {
         }
     }
 
-    /// Batches taken one after another, each builder renewed with the room of the one
-    /// before (smaller and larger batches, longer strings, nulls), read back exactly.
+    /// Batches taken one after another from the same builders (smaller and larger batches,
+    /// longer strings, nulls, an empty one), read back exactly.
     #[test]
     fn batches_after_the_first_read_back_exactly() {
         let mut b = HttpBuilder::default();
@@ -223,7 +168,7 @@ mod tests {
                 b.append(&row(i, uri_len));
             }
             assert_eq!(b.len(), n as usize);
-            let batch = if n == 7 { b.finish_last() } else { b.finish() };
+            let batch = b.finish();
             assert_eq!(batch.num_rows(), n as usize);
             let col = |name: &str| batch.column_by_name(name).unwrap().clone();
             let ids = col("conn_id");

@@ -440,6 +440,23 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     if let Some(last) = rows.last_mut() {
         add_shard_stats(run, &mut st, last);
     }
+    let late: u64 = st.shards.iter_mut().map(Shard::take_late_packets).sum();
+    if late > 0 {
+        run.with_rows(|b| {
+            b.events.append(&EventRow {
+                ts: None,
+                conn_id: None,
+                file: file.to_string(),
+                kind: "late_packets_of_retired_connections".into(),
+                detail: format!(
+                    "{late} packets arrived for closed connections retired before their {} s \
+                     close delay (more closed connections than --max-closed) and were dropped: \
+                     within the delay they would have joined those connections",
+                    run.cfg.close_linger_ns / 1_000_000_000
+                ),
+            });
+        });
+    }
     let ooo_peak: usize = st.shards.iter().map(Shard::ooo_peak).sum();
     run.summary
         .lock()

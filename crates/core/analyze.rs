@@ -41,7 +41,8 @@ pub(crate) struct AnalyzeArgs {
     max_connections: usize,
     /// Cap on closed connections kept per input stream for late packets (Zeek keeps them
     /// 5 s of capture time, as does wirehouse below this cap); past it those closed longest
-    /// ago are retired. Bounds memory when connections close faster than that.
+    /// ago are retired, and their late packets within the 5 s are dropped and counted (event
+    /// late_packets_of_retired_connections). Bounds memory when connections close faster.
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     max_closed: usize,
     /// Cap on out-of-order bytes buffered per connection direction, in MiB; past it the

@@ -779,6 +779,18 @@ fn at_the_connection_cap_closed_connections_go_before_live_ones_are_evicted() {
     );
 }
 
+/// The counts that events of `kind` start their detail with ("129 closed connections ...").
+fn event_counts(out: &Path, kind: &str) -> Vec<i64> {
+    rows(out, "events")
+        .iter()
+        .filter(|e| e["kind"].str() == Some(kind))
+        .map(|e| {
+            let d = e["detail"].str().unwrap();
+            d.split(' ').next().unwrap().parse::<i64>().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn closed_connections_beyond_the_lingering_cap_are_retired_whole() {
     // 2000 connections closing within a fraction of a second of capture time: far more than
@@ -814,13 +826,8 @@ fn closed_connections_beyond_the_lingering_cap_are_retired_whole() {
         assert_eq!(c["close_kind"].str(), Some(t["close_kind"].as_str()), "{k}");
     }
     // The cap did act, and says so in events (how many were retired, and why).
-    let retired: i64 = rows(&out, "events")
+    let retired: i64 = event_counts(&out, "closed_connections_retired")
         .iter()
-        .filter(|e| e["kind"].str() == Some("closed_connections_retired"))
-        .map(|e| {
-            let d = e["detail"].str().unwrap();
-            d.split(' ').next().unwrap().parse::<i64>().unwrap()
-        })
         .sum();
     assert!(retired >= 500, "only {retired} retired early");
     let uncapped = analyze("linger-uncapped-out", &[&pcap], &[]);
@@ -840,14 +847,7 @@ fn closed_connections_beyond_the_lingering_cap_are_retired_whole() {
         .collect();
     assert!(extra.is_empty(), "{} split rows: {extra:?}", extra.len());
     assert_eq!(conns.len(), truth_conns.len());
-    let late: Vec<i64> = rows(&out, "events")
-        .iter()
-        .filter(|e| e["kind"].str() == Some("late_packets_of_retired_connections"))
-        .map(|e| {
-            let d = e["detail"].str().unwrap();
-            d.split(' ').next().unwrap().parse::<i64>().unwrap()
-        })
-        .collect();
+    let late = event_counts(&out, "late_packets_of_retired_connections");
     assert_eq!(late.len(), 1, "one count per stream: {late:?}");
     assert!(late[0] > 0, "{late:?}");
 }

@@ -688,6 +688,22 @@ fn rst_teardown_and_half_close() {
     assert_eq!(s.close_kind, CloseKind::Fin);
 }
 
+/// A bare SYN from the client, outside any `T` (to ask a connection about it).
+fn client_syn(seq: u32) -> Segment<'static> {
+    Segment {
+        ts_ns: 0,
+        src: CLIENT,
+        dst: server(),
+        seq,
+        ack: 0,
+        flags: TcpFlags(TcpFlags::SYN),
+        window: 100,
+        options: TcpOptions::default(),
+        payload: b"",
+        wire_len: 0,
+    }
+}
+
 #[test]
 fn port_reuse_starts_a_new_connection() {
     let mut t = T::new();
@@ -697,18 +713,7 @@ fn port_reuse_starts_a_new_connection() {
         .ack(C, 1002, 5002);
     let conn = t.conn.as_ref().unwrap();
     assert!(conn.is_closed());
-    let new_syn = Segment {
-        ts_ns: 0,
-        src: CLIENT,
-        dst: server(),
-        seq: 90000,
-        ack: 0,
-        flags: TcpFlags(TcpFlags::SYN),
-        window: 100,
-        options: TcpOptions::default(),
-        payload: b"",
-        wire_len: 0,
-    };
+    let new_syn = client_syn(90000);
     assert!(conn.starts_new_connection(&new_syn));
     // The opening SYN again, after data flowed and both sides closed: a duplicate of that
     // packet (a capture taken on two interfaces at once, or a span port duplicating), not a
@@ -747,18 +752,7 @@ fn a_syn_after_a_stray_ack_opens_the_next_connection() {
     t.ack(C, 1_000_000, 5_000_000);
     let conn = t.conn.as_ref().unwrap();
     assert!(!conn.is_closed());
-    let syn = Segment {
-        ts_ns: 0,
-        src: CLIENT,
-        dst: server(),
-        seq: 3_000_000_000,
-        ack: 0,
-        flags: TcpFlags(TcpFlags::SYN),
-        window: 100,
-        options: TcpOptions::default(),
-        payload: b"",
-        wire_len: 0,
-    };
+    let syn = client_syn(3_000_000_000);
     assert!(conn.starts_new_connection(&syn));
     // Near the stray stream, a SYN is not taken for a new connection.
     let near = Segment {

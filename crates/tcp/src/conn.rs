@@ -85,6 +85,12 @@ struct Side {
 }
 
 impl Side {
+    /// This side sent a SYN (counted, or seen in the history), rather than being numbered
+    /// mid-stream.
+    fn saw_syn(&self) -> bool {
+        self.syn_count > 0 || self.hist_last_syn != SeenAt::NONE
+    }
+
     /// The leading bytes that a plain segment reads, of its sender's side and of the peer's.
     const HOT_BYTES: usize = std::mem::offset_of!(Side, reasm) + Reasm::HOT_BYTES;
 
@@ -460,7 +466,7 @@ impl Connection {
     pub fn saw_syn(&self, dir: Dir) -> bool {
         let from_a = (dir == Dir::ToServer) == self.a_is_orig;
         let side = if from_a { &self.a } else { &self.b };
-        side.syn_count > 0 || side.hist_last_syn != SeenAt::NONE
+        side.saw_syn()
     }
 
     /// Both sides sent FIN, or a RST was seen.
@@ -502,7 +508,7 @@ impl Connection {
         };
         match side.seq {
             Some(u) => {
-                let syn_seen = side.syn_count > 0 || side.hist_last_syn != SeenAt::NONE;
+                let syn_seen = side.saw_syn();
                 let established = matches!(side.state, State::Established | State::Partial);
                 let far = (side.pos(SeqNumber(seg.seq)) - side.last).abs() > TOO_LARGE_SEQ_DELTA;
                 u.base() != SeqNumber(seg.seq)

@@ -276,6 +276,32 @@ fn rows_are_identical_for_any_thread_count_and_window_size() {
         assert_eq!(other.len(), base.len(), "{args:?}");
         assert!(other == base, "{args:?}: row sets differ");
     }
+    // The project's real recordings (clean, and through 3 % loss), as two inputs read side
+    // by side, against one thread and windows far larger than either file.
+    let real = [
+        repo().join("datasets/loopback/http-loopback.pcap"),
+        repo().join("datasets/loopback-lossy/http-loopback.pcap"),
+    ];
+    let real: Vec<&Path> = real.iter().map(|p| p.as_path()).collect();
+    let one = row_set(&analyze(
+        "det-real-1",
+        &real,
+        &["-j", "1", "--window-mib", "64"],
+    ));
+    assert!(one.len() > 100);
+    for (n, args) in [
+        ["-j", "2", "--window-mib", "1"],
+        ["-j", "8", "--shards", "3"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let other = row_set(&analyze(&format!("det-real-{}", n + 2), &real, args));
+        assert!(
+            other == one,
+            "{args:?}: row sets of the loopback recordings differ"
+        );
+    }
     // Corpus captures: files processed side by side versus one thread.
     if let Some(shared) =
         shared_captures("rows_are_identical_for_any_thread_count_and_window_size (its corpus part)")

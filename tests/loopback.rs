@@ -11,19 +11,33 @@ use std::collections::{BTreeMap, HashMap};
 
 use common::*;
 
-fn dataset() -> std::path::PathBuf {
-    repo().join("datasets/loopback")
+/// The clean recording, and the same scenarios recorded with 3 % of packets dropped before
+/// and after the capture point (`record.sh --loss 3`).
+const CLEAN: &str = "datasets/loopback";
+const LOSSY: &str = "datasets/loopback-lossy";
+
+fn truth(set: &str) -> Vec<HashMap<String, String>> {
+    tsv(&repo().join(set).join("truth.tsv"))
 }
 
-fn truth() -> Vec<HashMap<String, String>> {
-    tsv(&dataset().join("truth.tsv"))
+fn capture(set: &str) -> std::path::PathBuf {
+    repo().join(set).join("http-loopback.pcap")
 }
 
 #[test]
 fn every_request_matches_what_its_client_logged() {
-    let out = analyze("loopback", &[&dataset().join("http-loopback.pcap")], &[]);
+    requests_match_the_clients(CLEAN);
+}
+
+#[test]
+fn every_request_matches_what_its_client_logged_through_loss() {
+    requests_match_the_clients(LOSSY);
+}
+
+fn requests_match_the_clients(set: &str) {
+    let out = analyze(set.rsplit('/').next().unwrap(), &[&capture(set)], &[]);
     let http = rows(&out, "http");
-    let truth = truth();
+    let truth = truth(set);
     assert!(truth.len() >= 30);
     for t in &truth {
         let port: i64 = t["local_port"].parse().unwrap();
@@ -80,11 +94,18 @@ fn every_request_matches_what_its_client_logged() {
             );
         }
         // Same host, same clock: the request starts within 50 ms of the client's own
-        // timestamp taken just before it sent.
+        // timestamp taken just before it sent. Through loss, the request's first copy may
+        // never have reached the capture: then the capture first sees it when the client
+        // retransmits, a few retransmission timeouts (200 ms, doubling) later at most.
         let sent: i64 = t["t_sent_ns"].parse().unwrap();
         let ts = o["ts"].int().unwrap();
+        let late_ns = if set == LOSSY {
+            3_000_000_000
+        } else {
+            50_000_000
+        };
         assert!(
-            (ts - sent).abs() < 50_000_000,
+            ts - sent > -50_000_000 && ts - sent < late_ns,
             "{what}: ts {ts} vs client {sent}"
         );
         if t["ip_version"] == "6" {
@@ -92,7 +113,7 @@ fn every_request_matches_what_its_client_logged() {
         }
     }
     // ab reported 20 complete requests, all keep-alive.
-    let ab = tsv(&dataset().join("truth_ab.tsv"));
+    let ab = tsv(&repo().join(set).join("truth_ab.tsv"));
     let ab_requests = http
         .iter()
         .filter(|r| {
@@ -108,15 +129,21 @@ fn every_request_matches_what_its_client_logged() {
 
 #[test]
 fn connections_and_reuse_match_the_clients() {
-    let out = analyze(
-        "loopback-conns",
-        &[&dataset().join("http-loopback.pcap")],
-        &[],
-    );
+    connections_match_the_clients(CLEAN);
+}
+
+#[test]
+fn connections_and_reuse_match_the_clients_through_loss() {
+    connections_match_the_clients(LOSSY);
+}
+
+fn connections_match_the_clients(set: &str) {
+    let name = format!("{}-conns", set.rsplit('/').next().unwrap());
+    let out = analyze(&name, &[&capture(set)], &[]);
     let conns = rows(&out, "connections");
     // Requests per connection, as the clients know it (local port = connection).
     let mut per_conn: BTreeMap<i64, (i64, String)> = BTreeMap::new();
-    for t in truth() {
+    for t in truth(set) {
         let e = per_conn
             .entry(t["local_port"].parse().unwrap())
             .or_insert((0, t["scenario"].clone()));
@@ -152,13 +179,9 @@ fn connections_and_reuse_match_the_clients() {
 
 #[test]
 fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
-    let out = analyze(
-        "loopback-tshark",
-        &[&dataset().join("http-loopback.pcap")],
-        &[],
-    );
+    let out = analyze("loopback-tshark", &[&capture(CLEAN)], &[]);
     let http = rows(&out, "http");
-    let text = std::fs::read_to_string(dataset().join("tshark_requests.tsv")).unwrap();
+    let text = std::fs::read_to_string(repo().join(CLEAN).join("tshark_requests.tsv")).unwrap();
     let tshark: HashMap<i64, i64> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.starts_with("client_port"))
@@ -168,7 +191,7 @@ fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
         })
         .collect();
     let mut truth_per_port: HashMap<i64, i64> = HashMap::new();
-    for t in truth() {
+    for t in truth(CLEAN) {
         *truth_per_port
             .entry(t["local_port"].parse().unwrap())
             .or_default() += 1;

@@ -5,13 +5,44 @@
 #
 # Needs root (tcpdump) and: nginx curl apache2-utils tcpdump python3. Re-running produces a
 # capture with the same structure (ports and timestamps differ), and new truth files.
+#
+#   ./record.sh                         # datasets/loopback: a clean recording
+#   ./record.sh --loss 3 --mtu 1500 --out DIR
+#                                       # the same scenarios with 3 % of packets dropped,
+#                                       # over a loopback of Ethernet's MTU
+#
+# With --loss P (needs nft, Debian's nftables), nftables drops each packet of the two server
+# ports with probability P % twice: at OUTPUT, before tcpdump sees it (the capture has a hole
+# that the sender's retransmission fills later, out of order), and at INPUT, after tcpdump saw
+# it (the capture holds the lost copy and its retransmission). That is how a capture taken on
+# a real, lossy path looks from either end. The clients' truth is unchanged by loss: they log
+# what TCP finally delivered to them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+out=$here
+loss=0
+mtu=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --loss) loss=$2; shift 2 ;;
+        --mtu) mtu=$2; shift 2 ;;
+        --out) out=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
+        *) echo "record.sh: unknown argument $1 (use --loss PCT, --mtu BYTES, --out DIR)" >&2; exit 1 ;;
+    esac
+done
 for tool in nginx curl ab tcpdump python3; do
     command -v "$tool" >/dev/null || { echo "record.sh: $tool is required" >&2; exit 1; }
 done
+if [ -n "$mtu" ]; then
+    command -v ethtool >/dev/null || { echo "record.sh: --mtu needs ethtool" >&2; exit 1; }
+fi
+if [ "$loss" != 0 ]; then
+    command -v nft >/dev/null || { echo "record.sh: --loss needs nft (apt-get install nftables)" >&2; exit 1; }
+fi
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; nginx -s stop -c "$work/nginx.conf" 2>/dev/null || true; rm -rf "$work"' EXIT
+old_mtu=$(cat /sys/class/net/lo/mtu)
+old_offload=
+trap '[ -n "$mtu" ] && ip link set lo mtu "$old_mtu"; [ -n "$old_offload" ] && ethtool -K lo $old_offload; kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null || true; nginx -s stop -c "$work/nginx.conf" 2>/dev/null || true; nft delete table inet wirehouse_loss 2>/dev/null || true; rm -rf "$work"' EXIT
 
 mkdir -p "$work/www/close" "$work/www/gz"
 head -c 1000 /dev/urandom | base64 -w 76 | head -c 1024 > "$work/www/small.txt"
@@ -50,15 +81,46 @@ http {
 CONF
 nginx -c "$work/nginx.conf"
 python3 "$here/server.py" 18081 & echo $! > "$work/server.pid"
-tcpdump -i lo -s 0 -U -w "$work/capture.pcap" 'tcp port 18080 or tcp port 18081' 2>"$work/tcpdump.log" &
+tcpdump -i lo -s 0 -B 65536 -U -w "$work/capture.pcap" 'tcp port 18080 or tcp port 18081' 2>"$work/tcpdump.log" &
 echo $! > "$work/tcpdump.pid"
+# With --mtu, segments are MSS-sized as on Ethernet (loopback's own MTU is 64 KiB, and TCP
+# hands it up to 64 KiB at once unless segmentation offload is off), so a loss is a hole of
+# one packet in a long train rather than most of a response.
+if [ -n "$mtu" ]; then
+    old_offload=$(ethtool -k lo | awk '/^tcp-segmentation-offload:/ { t = $2 } /^generic-segmentation-offload:/ { g = $2 } END { print "tso " t " gso " g }')
+    ip link set lo mtu "$mtu"
+    ethtool -K lo tso off gso off
+fi
 sleep 1
+if [ "$loss" != 0 ]; then
+    # Per mille, so fractional percentages work too.
+    permille=$(python3 -c "print(round(float('$loss') * 10))")
+    drop="numgen random mod 1000 < $permille counter drop"
+    nft -f - <<NFT
+table inet wirehouse_loss {
+    chain before_capture {
+        type filter hook output priority 0;
+        tcp sport { 18080, 18081 } $drop
+        tcp dport { 18080, 18081 } $drop
+    }
+    chain after_capture {
+        type filter hook input priority 0;
+        tcp sport { 18080, 18081 } $drop
+        tcp dport { 18080, 18081 } $drop
+    }
+}
+NFT
+fi
 python3 "$here/clients.py" "$work" "$work/upload.bin" "$work/chunk.bin"
 sleep 1
+if [ "$loss" != 0 ]; then
+    nft list table inet wirehouse_loss | tee "$out/dropped.nft" >&2
+    nft delete table inet wirehouse_loss
+fi
 kill -INT "$(cat "$work/tcpdump.pid")"
 wait "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
 rm -f "$work/tcpdump.pid"
 grep -E "captured|dropped" "$work/tcpdump.log" >&2
-cp "$work/capture.pcap" "$here/http-loopback.pcap"
-cp "$work/truth.tsv" "$work/truth_ab.tsv" "$here/"
-ls -l "$here/http-loopback.pcap" >&2
+cp "$work/capture.pcap" "$out/http-loopback.pcap"
+cp "$work/truth.tsv" "$work/truth_ab.tsv" "$out/"
+ls -l "$out/http-loopback.pcap" >&2

@@ -100,11 +100,14 @@ table! {
         ack_ts: OptTs,
         /// Retransmitted SYNs.
         syn_retries: U32,
-        /// SYN -> SYN/ACK: the network and server's share of the handshake.
+        /// SYN -> first SYN/ACK: the network and server's share of the handshake. Measured
+        /// from the latest SYN before that SYN/ACK, so a retried SYN does not count its
+        /// retransmission timeout (`syn_ts` keeps the first SYN).
         server_rtt_us: OptI64,
-        /// SYN/ACK -> ACK: the client's share.
+        /// Latest SYN/ACK -> the client's handshake ACK: the client's share.
         client_rtt_us: OptI64,
-        /// First SYN -> handshake ACK (Wireshark's tcp.analysis.initial_rtt).
+        /// Latest SYN -> the first ACK without SYN from either side: Wireshark's
+        /// `tcp.analysis.initial_rtt`, which a retried SYN restarts too.
         handshake_rtt_us: OptI64,
         /// MSS option of the client's SYN.
         mss_client: OptU16,

@@ -938,7 +938,14 @@ impl Connection {
                     // of this connection; re-basing on it would zero (or, with the old base,
                     // inflate: zeek#3313) the byte counts. Ignore it for numbering.
                     let far = (ep.pos(seq) - ep.last).abs() > TOO_LARGE_SEQ_DELTA;
-                    if changed && far {
+                    // Unless the handshake is being retried: this side has sent nothing past
+                    // its SYN and the peer never acknowledged that SYN. A listener answering a
+                    // retried SYN without the state of the first (SYN cookies, a restarted
+                    // server) sends a SYN/ACK with a new initial sequence number, and the
+                    // connection goes on from the one the peer acknowledges: seen on loopback
+                    // with 2 % loss, where the first SYN/ACK never reached the client.
+                    let retried = ep.last <= 1 && ep.ack == 0 && ep.fin_cnt == 0;
+                    if changed && far && !retried {
                         self.report(
                             sink,
                             ts,

@@ -778,6 +778,41 @@ fn bogus_syn_ack_sequence_does_not_inflate_bytes() {
     assert_eq!(s.server_bytes, 5);
 }
 
+#[test]
+fn a_syn_ack_retried_with_a_new_isn_before_it_was_acknowledged_renumbers_the_server() {
+    // The client's SYN is answered, but that SYN/ACK is lost on the way; the client retries
+    // its SYN and the server, without the first attempt's state, answers with another
+    // initial sequence number, far from the first. The client acknowledges that one, and the
+    // connection goes on from it: nothing is missing.
+    let mut t = T::new();
+    t.syn(C, 1000).synack(S, 5000, 1001);
+    let new_isn = 5000 + 16_037_566;
+    t.syn(C, 1000)
+        .synack(S, new_isn, 1001)
+        .ack(C, 1001, new_isn + 1)
+        .data(C, 1001, new_isn + 1, b"GET / HTTP/1.0\r\n\r\n")
+        .data(S, new_isn + 1, 1019, b"HTTP/1.0 200 OK\r\n\r\nhello")
+        .fin(S, new_isn + 25, 1019)
+        .fin(C, 1019, new_isn + 26)
+        .ack(S, new_isn + 26, 1020);
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.server_bytes, 24);
+    assert_eq!(s.server_missing_bytes, 0);
+    assert_eq!(t.sink.gaps, vec![]);
+    assert_eq!(t.sink.data[1], b"HTTP/1.0 200 OK\r\n\r\nhello");
+    assert!(t.sink.events.contains(&EventKind::SynSeqJump));
+    assert!(!t.sink.events.contains(&EventKind::SeqJumpIgnored));
+    // Once the client acknowledged the first SYN/ACK, a far one is ignored (zeek#3313).
+    let mut t = T::new();
+    t.syn(C, 1000).synack(S, 5000, 1001).ack(C, 1001, 5001);
+    t.synack(S, new_isn, 1001)
+        .data(S, 5001, 1001, b"hello")
+        .ack(C, 1001, 5006);
+    let s = t.finish(EndReason::EndOfCapture);
+    assert_eq!(s.server_bytes, 5);
+    assert!(t.sink.events.contains(&EventKind::SeqJumpIgnored));
+}
+
 /// Reassemble `stream` sent as `segments` (start, end) in the given order.
 fn reassemble(stream: &[u8], order: &[(usize, usize)], cfg: Config) -> (Vec<u8>, u64) {
     let mut t = T::with(cfg);

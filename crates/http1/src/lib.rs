@@ -1287,7 +1287,9 @@ impl Http1 {
                 self.side(dir).phase = Phase::Resync;
             }
             Phase::Headers => {
-                self.salvage_head(dir, ts, sink);
+                // The gap's bytes were noted before the salvaged message existed: they are
+                // its own (the rest of its header block and whatever followed).
+                self.salvage_head(dir, ts, len.max(1), sink);
                 let s = self.side(dir);
                 s.buf.clear();
                 s.phase = Phase::Resync;
@@ -1348,8 +1350,10 @@ impl Http1 {
     }
 
     /// A header block cut short (by a gap, or by the end of the capture): keep what its
-    /// first line says, as tshark does for a truncated request, with the loss recorded.
-    fn salvage_head(&mut self, dir: Dir, ts: i64, sink: &mut impl HttpSink) {
+    /// first line says, as tshark does for a truncated request, with the loss recorded:
+    /// `lost` is the gap's length, or 1 when the capture ended (how much never came is
+    /// unknown, but something did not).
+    fn salvage_head(&mut self, dir: Dir, ts: i64, lost: u64, sink: &mut impl HttpSink) {
         let buf = std::mem::take(&mut self.side(dir).buf);
         if buf.is_empty() {
             return;
@@ -1372,7 +1376,7 @@ impl Http1 {
                 if let Some(q) = self.reqs.back_mut() {
                     q.complete = true;
                     q.t.request_end_ts.get_or_insert(ts);
-                    q.t.missing_bytes += 1;
+                    q.t.missing_bytes += lost;
                 }
                 self.client.phase = Phase::Start;
             }
@@ -1399,7 +1403,7 @@ impl Http1 {
                         header_bytes: buf.len() as u64,
                         informational: std::mem::take(&mut self.informational),
                         done: true,
-                        missing: 1,
+                        missing: lost,
                         ..Resp::default()
                     },
                 );
@@ -1414,7 +1418,7 @@ impl Http1 {
         self.settle_body();
         for dir in [Dir::ToServer, Dir::ToClient] {
             if self.side(dir).phase == Phase::Headers {
-                self.salvage_head(dir, ts, sink);
+                self.salvage_head(dir, ts, 1, sink);
             }
         }
         self.emit_ready(sink);

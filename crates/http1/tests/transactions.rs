@@ -409,8 +409,38 @@ fn gap_in_headers_resynchronises() {
     h.finish(6, &mut r);
     let uris: Vec<_> = r.tx.iter().map(|t| t.uri.clone()).collect();
     assert_eq!(uris, vec![Some("/first".into()), Some("/second".into())]);
-    assert!(r.tx[0].missing_bytes > 0);
+    // The gap is the first request's: the rest of its header block was in it.
+    assert_eq!(r.tx[0].missing_bytes, 300);
+    assert_eq!(r.tx[1].missing_bytes, 0);
     assert!(r.events.iter().any(|e| e.0 == "HTTP_resync"));
+}
+
+#[test]
+fn a_response_head_cut_by_the_snaplen_keeps_its_status_and_counts_the_loss() {
+    // A capture with a short snaplen: each response's first segment is cut inside its
+    // header block, and the rest of the segment (3,012 bytes: the end of the head and the
+    // whole body) reaches the parser as a gap. The status line survives; the loss is the
+    // gap's length, and the next exchange on the connection parses whole.
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, GET, &mut r);
+    h.on_data(
+        S,
+        2,
+        b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Ty",
+        &mut r,
+    );
+    h.on_gap(S, 2, 3012, &mut r);
+    h.on_data(C, 3, GET, &mut r);
+    h.on_data(S, 4, OK5, &mut r);
+    h.finish(5, &mut r);
+    assert_eq!(r.tx.len(), 2);
+    assert_eq!(r.tx[0].status, Some(200));
+    assert_eq!(r.tx[0].missing_bytes, 3012);
+    assert!(!r.tx[0].complete);
+    assert_eq!((r.tx[1].status, r.tx[1].missing_bytes), (Some(200), 0));
+    assert!(r.tx[1].complete);
+    assert!(r.events.iter().any(|e| e.0 == "HTTP_truncated_header"));
 }
 
 #[test]

@@ -212,3 +212,82 @@ fn tshark_agrees_where_it_parses_and_the_clients_decide_where_it_does_not() {
     }
     assert_eq!(disagreements, 2, "the two pipelined connections");
 }
+
+#[test]
+fn the_summary_counts_what_the_clients_did() {
+    summary_counts_what_the_clients_did(CLEAN);
+}
+
+#[test]
+fn the_summary_counts_what_the_clients_did_through_loss() {
+    summary_counts_what_the_clients_did(LOSSY);
+}
+
+/// `wirehouse summary` prints the request, pipelining, after-close and status figures the
+/// clients' own logs give, and the TCP anomalies of the recording: none on the clean one.
+fn summary_counts_what_the_clients_did(set: &str) {
+    let name = format!("{}-summary", set.rsplit('/').next().unwrap());
+    let out = analyze(&name, &[&capture(set)], &[]);
+    let o = wirehouse(&["summary", &out.display().to_string()]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    let truth = truth(set);
+    let ab: i64 = tsv(&repo().join(set).join("truth_ab.tsv"))[0]["complete_requests"]
+        .parse()
+        .unwrap();
+    let count = |col: &str| truth.iter().filter(|t| t[col] == "1").count();
+    let requests = truth.len() as i64 + ab;
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in\n{text}"))
+            .to_string()
+    };
+    let http = line("HTTP requests:");
+    assert!(
+        http.starts_with(&format!("HTTP requests: {requests} on ")),
+        "{http}"
+    );
+    assert!(
+        http.contains(&format!("; {} pipelined, ", count("pipelined"))),
+        "{http}"
+    );
+    assert!(
+        http.ends_with(&format!(
+            "{} sent after the server closed",
+            count("after_server_close")
+        )),
+        "{http}"
+    );
+    // Status counts: the clients' (an empty status is a request that got no answer), and
+    // ab's requests, all 200.
+    let mut statuses: BTreeMap<String, i64> = BTreeMap::new();
+    for t in &truth {
+        let s = if t["status"].is_empty() {
+            "no response".to_string()
+        } else {
+            t["status"].clone()
+        };
+        *statuses.entry(s).or_default() += 1;
+    }
+    *statuses.entry("200".into()).or_default() += ab;
+    let status = line("status:");
+    for (s, n) in &statuses {
+        assert!(status.contains(&format!("{s} {n}")), "{s} {n}: {status}");
+    }
+    let tcp = line("TCP packets");
+    let retransmitted: i64 = tcp
+        .split(": ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{tcp}"));
+    if set == CLEAN {
+        assert_eq!(retransmitted, 0, "{tcp}");
+        assert!(text.contains("Anomalies: 0 bytes missing"), "{text}");
+    } else {
+        // nftables dropped packets after the capture saw them: their retransmissions are
+        // in it too.
+        assert!(retransmitted > 20, "{tcp}");
+    }
+}

@@ -187,6 +187,11 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
             "app_protocol",
             "requests_after_server_close",
             "missing_bytes",
+            "client_pkts",
+            "server_pkts",
+            "retransmitted_pkts",
+            "out_of_order_pkts",
+            "zero_window_events",
         ],
     )?;
     let mut n_conns = 0u64;
@@ -197,6 +202,8 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
     let mut per_conn_hist = [0u64; 4];
     let mut pairs: HashMap<(String, String), (u64, u64)> = HashMap::new();
     let (mut after_close, mut missing) = (0i64, 0i64);
+    // TCP packets, and those retransmitted or out of order, with zero-window events.
+    let (mut tcp_pkts, mut retransmitted, mut out_of_order, mut zero_windows) = (0i64, 0, 0, 0);
     for bt in &conns {
         for i in 0..bt.num_rows() {
             n_conns += 1;
@@ -233,6 +240,11 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
             }
             after_close += i64v(col(bt, "requests_after_server_close"), i).unwrap_or(0);
             missing += i64v(col(bt, "missing_bytes"), i).unwrap_or(0);
+            tcp_pkts += i64v(col(bt, "client_pkts"), i).unwrap_or(0)
+                + i64v(col(bt, "server_pkts"), i).unwrap_or(0);
+            retransmitted += i64v(col(bt, "retransmitted_pkts"), i).unwrap_or(0);
+            out_of_order += i64v(col(bt, "out_of_order_pkts"), i).unwrap_or(0);
+            zero_windows += i64v(col(bt, "zero_window_events"), i).unwrap_or(0);
         }
     }
     let fmt_counts = |m: HashMap<String, u64>| {
@@ -337,6 +349,19 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
         }
     }
     println!("Anomalies: {missing} bytes missing from the capture");
+    let share = |n: i64| {
+        if tcp_pkts > 0 {
+            format!(" ({:.2} %)", n as f64 * 100.0 / tcp_pkts as f64)
+        } else {
+            String::new()
+        }
+    };
+    println!(
+        "  TCP packets {tcp_pkts}: {retransmitted} retransmitted{}, {out_of_order} out of order{}, \
+         {zero_windows} zero-window events",
+        share(retransmitted),
+        share(out_of_order)
+    );
     for (k, n) in top(kinds, a.top) {
         println!("    {n:>8}  {k}");
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Real clients through real loss, at a scale the checked-in recordings do not reach: nginx
 # on loopback, ApacheBench (keep-alive GETs, new-connection GETs over IPv6, keep-alive POST
-# uploads) with LOSS % of the packets of the server port dropped by nftables before and
-# after tcpdump sees them, at Ethernet's MTU with segmentation offload off. wirehouse's
+# uploads) with LOSS % of the packets of the server port dropped by nftables after tcpdump
+# saw them (the capture holds lost copies beside their retransmissions) and before (the
+# sender is told and sends again later: retried handshakes, stalls, retransmission
+# timeouts; see datasets/loopback/README.md), at Ethernet's MTU, offloads off. wirehouse's
 # tables are then held to what ab itself reported: complete requests, body bytes received
 # and sent, no request unanswered, nothing missing that TCP later delivered.
 #
@@ -81,9 +83,9 @@ tcpdump -Z root -i lo -s 0 -B 131072 -w "$out/capture.pcap" "tcp port $PORT" 2>"
 echo $! > "$work/tcpdump.pid"
 sleep 1
 echo "lossy-loopback: $N keep-alive GETs, $((N / 10)) GETs over IPv6 without keep-alive, $((N / 10)) keep-alive POSTs, $LOSS % loss" >&2
-ab -k -n "$N" -c 40 "http://127.0.0.1:$PORT/m.bin" > "$work/ab-get.txt" 2>&1 &
-ab -n $((N / 10)) -c 8 "http://[::1]:$PORT/s.bin" > "$work/ab-v6.txt" 2>&1 &
-ab -k -n $((N / 10)) -c 10 -p "$work/post.bin" -T application/octet-stream "http://127.0.0.1:$PORT/post" > "$work/ab-post.txt" 2>&1 &
+ab -s 300 -k -n "$N" -c 40 "http://127.0.0.1:$PORT/m.bin" > "$work/ab-get.txt" 2>&1 &
+ab -s 300 -n $((N / 10)) -c 8 "http://[::1]:$PORT/s.bin" > "$work/ab-v6.txt" 2>&1 &
+ab -s 300 -k -n $((N / 10)) -c 10 -p "$work/post.bin" -T application/octet-stream "http://127.0.0.1:$PORT/post" > "$work/ab-post.txt" 2>&1 &
 wait %2 %3 %4
 sleep 1
 kill -INT "$(cat "$work/tcpdump.pid")"
@@ -98,7 +100,11 @@ import re, sys, duckdb
 work, tables, post_size = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def ab(name):
     text = open(f"{work}/ab-{name}.txt").read()
-    get = lambda label: int(re.search(label + r":\s+(\d+)", text).group(1))
+    def get(label):
+        m = re.search(label + r":\s+(\d+)", text)
+        if not m:
+            sys.exit(f"ab {name} did not finish: {text.strip().splitlines()[-1]}")
+        return int(m.group(1))
     return get("Complete requests"), get("Failed requests"), get("HTML transferred")
 q = lambda sql: duckdb.sql(sql.replace("HTTP", f"read_parquet('{tables}/http/*.parquet')")
                            .replace("CONNS", f"read_parquet('{tables}/connections/*.parquet')")).fetchall()[0]

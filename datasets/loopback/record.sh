@@ -12,11 +12,13 @@
 #                                       # over a loopback of Ethernet's MTU
 #
 # With --loss P (needs nft, Debian's nftables), nftables drops each packet of the two server
-# ports with probability P % twice: at OUTPUT, before tcpdump sees it (the capture has a hole
-# that the sender's retransmission fills later, out of order), and at INPUT, after tcpdump saw
-# it (the capture holds the lost copy and its retransmission). That is how a capture taken on
-# a real, lossy path looks from either end. The clients' truth is unchanged by loss: they log
-# what TCP finally delivered to them.
+# ports with probability P % twice: at INPUT, after tcpdump saw it (the capture holds the lost
+# copy and, later, its retransmission: loss on the path beyond the capture point), and at
+# OUTPUT, before tcpdump sees it. Linux reports an OUTPUT drop to the sending socket, which
+# sends the segment again later instead of moving on: the capture shows it once, late (retried
+# SYNs and SYN/ACKs, stalls, retransmission timeouts), not a hole. Bytes the capture never has
+# are covered by the generator's --loss and the corpus. The clients' truth is unchanged by
+# loss: they log what TCP finally delivered to them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here
@@ -84,8 +86,8 @@ python3 "$here/server.py" 18081 & echo $! > "$work/server.pid"
 tcpdump -i lo -s 0 -B 65536 -U -w "$work/capture.pcap" 'tcp port 18080 or tcp port 18081' 2>"$work/tcpdump.log" &
 echo $! > "$work/tcpdump.pid"
 # With --mtu, segments are MSS-sized as on Ethernet (loopback's own MTU is 64 KiB, and TCP
-# hands it up to 64 KiB at once unless segmentation offload is off), so a loss is a hole of
-# one packet in a long train rather than most of a response.
+# hands it up to 64 KiB at once unless segmentation offload is off), so a lost packet is one
+# segment of a long train rather than most of a response.
 if [ -n "$mtu" ]; then
     old_offload=$(ethtool -k lo | awk '/^tcp-segmentation-offload:/ { t = $2 } /^generic-segmentation-offload:/ { g = $2 } END { print "tso " t " gso " g }')
     ip link set lo mtu "$mtu"

@@ -326,6 +326,10 @@ struct Side {
     ended: bool,
     /// Inside an established CONNECT tunnel: parse on only if HTTP shows up there.
     tunnel_probe: bool,
+    /// Stream position (bytes delivered or lost so far) of the next byte to parse.
+    pos: u64,
+    /// Stream position of the current message's first byte.
+    msg_pos: u64,
 }
 
 impl Default for Side {
@@ -338,6 +342,8 @@ impl Default for Side {
             at_stream_start: true,
             ended: false,
             tunnel_probe: false,
+            pos: 0,
+            msg_pos: 0,
         }
     }
 }
@@ -350,6 +356,9 @@ struct Req {
     head: bool,
     connect: bool,
     upgrade: Option<String>,
+    /// How much of the server's stream had been delivered (or lost) when this request
+    /// began: the server sent all of that before it could have read this request.
+    server_pos: u64,
 }
 
 /// A response as parsed.
@@ -377,6 +386,13 @@ struct Resp {
     closes: bool,
     /// HTTP/0.9: no status line at all.
     raw: bool,
+    /// Stands for a response the capture lost entirely: its request gets none.
+    lost: bool,
+    /// Server stream position of its first byte.
+    start_pos: u64,
+    /// Where the server's stream lost bytes before this response began, and whether at a
+    /// boundary between responses (see [`Http1::answered_in_lost_bytes`]).
+    loss_before: Option<(u64, bool)>,
 }
 
 /// HTTP/1.x analysis of one connection.
@@ -412,6 +428,11 @@ pub struct Http1 {
     saw_http: bool,
     /// The previous request was HTTP/0.9 (its response has no header).
     http09: bool,
+    /// The server's stream at the start of the request being parsed (see `Req::server_pos`).
+    req_server_pos: u64,
+    /// Where the server's stream first lost bytes since the last response began, and
+    /// whether that was between two responses (see [`Http1::skip_lost_responses`]).
+    resp_loss: Option<(u64, bool)>,
 }
 
 /// Queue `v`, starting an empty queue at capacity one. Most connections never have more
@@ -483,6 +504,8 @@ impl Http1 {
         // that does anything else.
         let n = data.len() as u64;
         let s = self.side(dir);
+        let base = s.pos;
+        s.pos += n;
         match s.phase {
             Phase::Body(Body::Length(rem)) if n < rem => {
                 s.unsettled += n;
@@ -503,6 +526,8 @@ impl Http1 {
         let mut stalls = 0;
         while !rest.is_empty() {
             let before = std::mem::discriminant(&self.side(dir).phase);
+            // Where `rest` begins, for a message starting there.
+            self.side(dir).pos = base + (n - rest.len() as u64);
             let used = self.step(dir, ts, rest, sink);
             rest = &rest[used.min(rest.len())..];
             if used == 0 {
@@ -515,6 +540,7 @@ impl Http1 {
             }
             self.emit_ready(sink);
         }
+        self.side(dir).pos = base + n;
         self.emit_ready(sink);
     }
 
@@ -588,6 +614,7 @@ impl Http1 {
         }
         self.side(dir).at_stream_start = false;
         if proxy_here {
+            self.message_starts(dir);
             let s = self.side(dir);
             s.start_ts = ts;
             s.buf.clear();
@@ -633,11 +660,21 @@ impl Http1 {
             self.side(dir).phase = Phase::Dead;
             return data.len();
         }
+        self.message_starts(dir);
         let s = self.side(dir);
         s.start_ts = ts;
         s.buf.clear();
         s.phase = Phase::Headers;
         0
+    }
+
+    /// A message of `dir` begins at the current position.
+    fn message_starts(&mut self, dir: Dir) {
+        let s = self.side(dir);
+        s.msg_pos = s.pos;
+        if dir == Dir::ToServer {
+            self.req_server_pos = self.server.pos;
+        }
     }
 
     fn headers(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {
@@ -742,6 +779,7 @@ impl Http1 {
                     ..Transaction::default()
                 },
                 complete: true,
+                server_pos: self.req_server_pos,
                 ..Req::default()
             },
         );
@@ -787,6 +825,7 @@ impl Http1 {
                                 ..Transaction::default()
                             },
                             complete: true,
+                            server_pos: self.req_server_pos,
                             ..Req::default()
                         },
                     );
@@ -863,6 +902,7 @@ impl Http1 {
                 head,
                 connect,
                 upgrade,
+                server_pos: self.req_server_pos,
             },
         );
         if let Some(b) = body {
@@ -928,6 +968,8 @@ impl Http1 {
             version: http1_version(minor),
             header_bytes: block.len() as u64,
             informational: std::mem::take(&mut self.informational),
+            start_pos: self.server.msg_pos,
+            loss_before: self.resp_loss.take(),
             ..Resp::default()
         };
         let mut framing = Framing::default();
@@ -1265,6 +1307,23 @@ impl Http1 {
     pub fn on_gap(&mut self, dir: Dir, ts: i64, len: u64, sink: &mut impl HttpSink) {
         self.settle_body();
         let phase = self.side(dir).phase.clone();
+        let at = self.side(dir).pos;
+        self.side(dir).pos += len;
+        if dir == Dir::ToClient {
+            // Where response boundaries may have been lost: anywhere but inside a body whose
+            // length is known past the gap (or in a tunnel, which has none).
+            let lost = match phase {
+                Phase::Tunnel | Phase::Dead => None,
+                Phase::Body(Body::Length(rem)) if len <= rem => None,
+                Phase::Body(Body::Chunked(Chunk::Data(rem))) if len < rem => None,
+                Phase::Body(Body::Length(rem)) => Some((at + rem, true)),
+                Phase::Start => Some((at, true)),
+                _ => Some((at, false)),
+            };
+            if let Some(l) = lost {
+                self.resp_loss.get_or_insert(l);
+            }
+        }
         self.note_missing(dir, len);
         match phase {
             Phase::Tunnel | Phase::Dead | Phase::Resync => {}
@@ -1392,6 +1451,7 @@ impl Http1 {
                     "HTTP_truncated_header",
                     format!("response header block cut after {} bytes", buf.len()),
                 );
+                let loss_before = self.resp_loss.take();
                 self.n_resps += 1;
                 push_lean(
                     &mut self.resps,
@@ -1404,6 +1464,8 @@ impl Http1 {
                         informational: std::mem::take(&mut self.informational),
                         done: true,
                         missing: lost,
+                        start_pos: self.server.msg_pos,
+                        loss_before,
                         ..Resp::default()
                     },
                 );
@@ -1457,6 +1519,19 @@ impl Http1 {
                 // missed). Logged on its own, as Zeek does.
                 let r = self.resps.pop_front();
                 self.emit(None, r, sink);
+            } else if self.answered_in_lost_bytes() {
+                let q = self.reqs.pop_front();
+                let ts = q.as_ref().map_or(0, |q| q.t.ts);
+                let lost = Resp {
+                    ts,
+                    done: true,
+                    lost: true,
+                    ..Resp::default()
+                };
+                // Counted as a response parsed, so the next one is matched to the next
+                // request (see `request_for_next_response`).
+                self.n_resps += 1;
+                self.emit(q, Some(lost), sink);
             } else {
                 let q = self.reqs.pop_front();
                 let r = self.resps.pop_front();
@@ -1464,6 +1539,37 @@ impl Http1 {
             }
         }
         self.release_idle_queues();
+    }
+
+    /// Whether the oldest waiting request's response was in server bytes the capture lost,
+    /// before the oldest parsed response: then that request gets no response, instead of it
+    /// and every later request on the connection getting its predecessor's.
+    ///
+    /// Two facts decide it, from causality rather than timing. Responses follow each other
+    /// without a byte between, so bytes lost right after a response that ended in sync were
+    /// the next response: the one the oldest waiting request expects. And a request was sent
+    /// only after its client had the server's stream up to the request's `server_pos`, so
+    /// the server sent those bytes before it read the request: when the loss lies before that
+    /// point and the parsed response starts at or after it, the request before got its
+    /// answer in what was lost. A client that waits for each response sends its next request
+    /// further along the server's stream than the one before; a pipelining client does not,
+    /// and then pairing stays in order.
+    fn answered_in_lost_bytes(&mut self) -> bool {
+        let (Some(q), Some(r)) = (self.reqs.front(), self.resps.front_mut()) else {
+            return false;
+        };
+        let Some((lost_at, between)) = r.loss_before else {
+            return false;
+        };
+        let after_boundary = between && r.start_pos > lost_at;
+        // The boundary rule speaks for one response only: the one right after it.
+        r.loss_before = Some((lost_at, false));
+        after_boundary
+            || self.reqs.get(1).is_some_and(|next| {
+                lost_at < next.server_pos
+                    && next.server_pos <= r.start_pos
+                    && next.server_pos > q.server_pos
+            })
     }
 
     /// Give the queues' slots back once nothing is in flight. A keep-alive connection spends
@@ -1523,6 +1629,12 @@ impl Http1 {
             return;
         }
         match r {
+            Some(r) if r.lost => {
+                // Its response was in bytes the capture lost.
+                t.missing_bytes = t.missing_bytes.max(1);
+                self.prev_answered = false;
+                self.prev_response_end = None;
+            }
             Some(r) => {
                 t.response_ts = Some(r.ts);
                 t.response_end_ts = r.end_ts;

@@ -688,3 +688,117 @@ proptest! {
         h.finish(5, &mut r);
     }
 }
+
+/// A request for `path`, and a response of `status` with a `len`-byte body.
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes()
+}
+fn resp(status: u16, len: usize) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+    r.resize(r.len() + len, b'x');
+    r
+}
+
+/// (uri, status, response body bytes, complete) of each transaction.
+fn outcomes(r: &Rec) -> Vec<(String, Option<u16>, Option<u64>, bool)> {
+    r.tx.iter()
+        .map(|t| {
+            (
+                t.uri.clone().unwrap_or_default(),
+                t.status,
+                t.response_body_bytes,
+                t.complete,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_response_lost_from_the_capture_leaves_its_request_unanswered() {
+    // A client waiting for each response on a keep-alive connection; the capture lost the
+    // whole response to /b (the packets never reached it). FIFO pairing would give /b the
+    // response to /c, and every later request its predecessor's. The lost bytes came right
+    // after a response that ended in sync, so they were /b's response.
+    let (a, b, c) = (resp(200, 10), resp(404, 7), resp(200, 30));
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, &get("/a"), &mut r);
+    h.on_data(S, 2, &a, &mut r);
+    h.on_data(C, 3, &get("/b"), &mut r);
+    h.on_gap(S, 5, b.len() as u64, &mut r);
+    h.on_data(C, 5, &get("/c"), &mut r);
+    h.on_data(S, 6, &c, &mut r);
+    h.on_data(C, 7, &get("/d"), &mut r);
+    h.on_data(S, 8, &resp(200, 1), &mut r);
+    h.finish(9, &mut r);
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            ("/a".into(), Some(200), Some(10), true),
+            ("/b".into(), None, None, false),
+            ("/c".into(), Some(200), Some(30), true),
+            ("/d".into(), Some(200), Some(1), true),
+        ]
+    );
+    assert!(r.tx[1].missing_bytes > 0);
+    // The same when reassembly hands the parser the server's bytes first (both directions
+    // waited on bytes the other acknowledged): the response to /c, captured after /c was
+    // sent, is parsed before /b and /c are.
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, &get("/a"), &mut r);
+    h.on_data(S, 2, &a, &mut r);
+    h.on_gap(S, 6, b.len() as u64, &mut r);
+    h.on_data(S, 6, &c, &mut r);
+    h.on_data(C, 3, &get("/b"), &mut r);
+    h.on_data(C, 5, &get("/c"), &mut r);
+    h.finish(9, &mut r);
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            ("/a".into(), Some(200), Some(10), true),
+            ("/b".into(), None, None, false),
+            ("/c".into(), Some(200), Some(30), true),
+        ]
+    );
+}
+
+#[test]
+fn pipelined_requests_keep_their_responses_around_a_lost_one() {
+    // Three requests in one segment; the capture lost the second response whole. Responses
+    // follow each other without a byte between, so the loss right after the first is the
+    // second's, and the third request still gets the third response.
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    let mut burst = get("/a");
+    burst.extend(get("/b"));
+    burst.extend(get("/c"));
+    h.on_data(C, 1, &burst, &mut r);
+    h.on_data(S, 2, &resp(200, 10), &mut r);
+    h.on_gap(S, 3, resp(404, 7).len() as u64, &mut r);
+    h.on_data(S, 4, &resp(200, 30), &mut r);
+    h.finish(5, &mut r);
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            ("/a".into(), Some(200), Some(10), true),
+            ("/b".into(), None, None, false),
+            ("/c".into(), Some(200), Some(30), true),
+        ]
+    );
+    // A gap inside a body of known length loses no response: pairing is unchanged.
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, &burst, &mut r);
+    let a = resp(200, 100);
+    h.on_data(S, 2, &a[..a.len() - 60], &mut r);
+    h.on_gap(S, 3, 50, &mut r);
+    h.on_data(S, 3, &a[a.len() - 10..], &mut r);
+    h.on_data(S, 4, &resp(404, 7), &mut r);
+    h.on_data(S, 5, &resp(200, 30), &mut r);
+    h.finish(6, &mut r);
+    let got = outcomes(&r);
+    assert_eq!(got[0], ("/a".into(), Some(200), Some(100), false));
+    assert_eq!(got[1], ("/b".into(), Some(404), Some(7), true));
+    assert_eq!(got[2], ("/c".into(), Some(200), Some(30), true));
+}

@@ -222,6 +222,9 @@ struct HoldSink<'a, S: StreamSink> {
     held: &'a mut Option<Box<Held>>,
     /// Per direction (`Dir::index`): deliveries are queued rather than passed on.
     hold: [bool; 2],
+    /// Per direction: the acknowledgment to go with the next bytes (`StreamSink::on_ack`),
+    /// kept with them while they are held.
+    ack: [Option<u64>; 2],
 }
 
 #[derive(Clone, Debug, Default)]
@@ -232,7 +235,8 @@ struct Held {
 
 #[derive(Clone, Debug)]
 enum Delivery {
-    Data(i64, Vec<u8>),
+    /// Bytes, with the sender's acknowledgment of the peer's stream when it sent them.
+    Data(i64, Vec<u8>, Option<u64>),
     Gap(i64, u64),
     Fin(i64),
 }
@@ -245,7 +249,7 @@ impl Held {
             .iter()
             .find(|(d, _)| *d == dir)
             .map(|(_, d)| match d {
-                Delivery::Data(ts, _) | Delivery::Gap(ts, _) | Delivery::Fin(ts) => *ts,
+                Delivery::Data(ts, _, _) | Delivery::Gap(ts, _) | Delivery::Fin(ts) => *ts,
             })
     }
 
@@ -269,12 +273,17 @@ impl<'a, S: StreamSink> HoldSink<'a, S> {
         let mut hold = [false; 2];
         hold[d_ep.index()] = peer.reasm.acked_unseen() || Held::holds(held, d_ep);
         hold[d_peer.index()] = ep.reasm.acked_unseen() || Held::holds(held, d_peer);
-        HoldSink { inner, held, hold }
+        HoldSink {
+            inner,
+            held,
+            hold,
+            ack: [None; 2],
+        }
     }
 
     fn push(&mut self, dir: Dir, d: Delivery) {
         let h = self.held.get_or_insert_with(Box::default);
-        if let Delivery::Data(_, b) = &d {
+        if let Delivery::Data(_, b, _) = &d {
             h.bytes += b.len();
         }
         h.calls.push((dir, d));
@@ -283,9 +292,13 @@ impl<'a, S: StreamSink> HoldSink<'a, S> {
 
 impl<S: StreamSink> StreamSink for HoldSink<'_, S> {
     fn on_data(&mut self, dir: Dir, ts_ns: i64, data: &[u8]) {
+        let ack = self.ack[dir.index()].take();
         if self.hold[dir.index()] {
-            self.push(dir, Delivery::Data(ts_ns, data.to_vec()));
+            self.push(dir, Delivery::Data(ts_ns, data.to_vec(), ack));
         } else {
+            if let Some(a) = ack {
+                self.inner.on_ack(dir, a);
+            }
             self.inner.on_data(dir, ts_ns, data);
         }
     }
@@ -305,6 +318,9 @@ impl<S: StreamSink> StreamSink for HoldSink<'_, S> {
     }
     fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String) {
         self.inner.on_event(ts_ns, kind, detail);
+    }
+    fn on_ack(&mut self, dir: Dir, acked: u64) {
+        self.ack[dir.index()] = Some(acked);
     }
 }
 
@@ -332,7 +348,7 @@ fn release_held(
     h.bytes = 0;
     for (dir, d) in calls {
         if waiting[dir.index()] {
-            if let Delivery::Data(_, b) = &d {
+            if let Delivery::Data(_, b, _) = &d {
                 h.bytes += b.len();
             }
             h.calls.push((dir, d));
@@ -347,7 +363,12 @@ fn release_held(
 
 fn deliver(sink: &mut impl StreamSink, dir: Dir, d: Delivery) {
     match d {
-        Delivery::Data(ts, b) => sink.on_data(dir, ts, &b),
+        Delivery::Data(ts, b, ack) => {
+            if let Some(a) = ack {
+                sink.on_ack(dir, a);
+            }
+            sink.on_data(dir, ts, &b)
+        }
         Delivery::Gap(ts, len) => sink.on_gap(dir, ts, len),
         Delivery::Fin(ts) => sink.on_fin(dir, ts),
     }
@@ -723,7 +744,10 @@ impl Connection {
                 );
             }
             let keepalive = len <= 1 && off + 1 == ep.reasm.next && !f.syn() && !f.fin();
-            let a = ep.reasm.data(&mut cx, ts, off, seg.payload, len as u64);
+            let ack = (f.ack() && rel_ack >= 1).then(|| (rel_ack - 1) as u64);
+            let a = ep
+                .reasm
+                .data(&mut cx, ts, off, seg.payload, len as u64, ack);
             if !keepalive {
                 arrival = Some(a);
             }
@@ -813,6 +837,7 @@ impl Connection {
         let (ep, peer) = self.sides(from_a);
         peer.reasm.acked_plain((rel_ack - 1) as u64);
         if len > 0 {
+            sink.on_ack(dir_of(is_orig), (rel_ack - 1) as u64);
             ep.reasm
                 .in_order_plain(sink, dir_of(is_orig), seg.ts_ns, seg.payload);
         } else {

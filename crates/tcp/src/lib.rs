@@ -91,6 +91,11 @@ pub trait StreamSink {
     fn on_gap(&mut self, dir: Dir, ts_ns: i64, len: u64);
     /// This direction's FIN was reached in sequence order.
     fn on_fin(&mut self, dir: Dir, ts_ns: i64);
+    /// The bytes of `dir` delivered next were sent by a side that had acknowledged the
+    /// peer's stream up to position `acked` (bytes from the stream's first). A parser can
+    /// place a message against the other direction by causality this way, whatever the
+    /// order the capture or reassembly hands the two directions over in.
+    fn on_ack(&mut self, _dir: Dir, _acked: u64) {}
     /// An anomaly worth a row in the `events` table.
     fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String);
 }

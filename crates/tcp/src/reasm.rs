@@ -17,6 +17,9 @@ struct Chunk {
     data: Vec<u8>,
     /// Bytes after `data` that the wire carried but the capture cut (snaplen).
     cut_tail: u64,
+    /// The sender's acknowledgment of the peer's stream on the segment that carried the
+    /// bytes, passed on with them ([`StreamSink::on_ack`]) when they are delivered.
+    ack: Option<u64>,
 }
 
 impl Chunk {
@@ -186,7 +189,9 @@ impl Reasm {
         self.hole_since = HoleSince::NONE;
     }
 
-    /// Payload of a segment at stream offset `off`: `data` captured, `wire_len` on the wire.
+    /// Payload of a segment at stream offset `off`: `data` captured, `wire_len` on the wire,
+    /// `ack` the sender's acknowledgment on it (handed on before the bytes, whenever they are
+    /// delivered).
     pub(crate) fn data<S: StreamSink>(
         &mut self,
         cx: &mut Ctx<'_, S>,
@@ -194,6 +199,7 @@ impl Reasm {
         off: u64,
         data: &[u8],
         wire_len: u64,
+        ack: Option<u64>,
     ) -> Arrival {
         let end = off + wire_len;
         let high_before = self.high;
@@ -206,6 +212,9 @@ impl Reasm {
         if start == self.next {
             if start < cap_end {
                 let slice = &data[(start - off) as usize..];
+                if let Some(a) = ack {
+                    cx.sink.on_ack(cx.dir, a);
+                }
                 cx.sink.on_data(cx.dir, ts, slice);
                 self.next = cap_end;
             }
@@ -237,7 +246,7 @@ impl Reasm {
             &[][..]
         };
         let cut_tail = end - start - captured.len() as u64;
-        let new_bytes = self.store(cx, ts, start, captured, cut_tail);
+        let new_bytes = self.store(cx, ts, start, captured, cut_tail, ack);
         self.hole_check(cx, ts);
         if !new_bytes {
             Arrival::Old
@@ -257,6 +266,7 @@ impl Reasm {
         start: u64,
         data: &[u8],
         cut_tail: u64,
+        ack: Option<u64>,
     ) -> bool {
         let end = start + data.len() as u64 + cut_tail;
         // Make room first; the cap may force holes closed (gaps), after which this data may
@@ -287,6 +297,9 @@ impl Reasm {
             // The cap made this in order.
             let skip = (self.next - start) as usize;
             if skip < data.len() {
+                if let Some(a) = ack {
+                    cx.sink.on_ack(cx.dir, a);
+                }
                 cx.sink.on_data(cx.dir, ts, &data[skip..]);
                 self.next = start + data.len() as u64;
             }
@@ -378,6 +391,7 @@ impl Reasm {
                     ts,
                     data: bytes,
                     cut_tail: cut,
+                    ack,
                 },
             );
             any = true;
@@ -418,6 +432,9 @@ impl Reasm {
             let skip = self.next - k;
             if (skip as usize) < c.data.len() {
                 let ts = filled_at.map_or(c.ts, |f| f.max(c.ts));
+                if let Some(a) = c.ack {
+                    cx.sink.on_ack(cx.dir, a);
+                }
                 cx.sink.on_data(cx.dir, ts, &c.data[skip as usize..]);
                 self.next = k + c.data.len() as u64;
             }

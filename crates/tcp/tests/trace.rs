@@ -18,6 +18,9 @@ struct Sink {
     events: Vec<EventKind>,
     /// Every delivery in the order the sink got it: (direction, what, capture time).
     order: Vec<(Dir, String, i64)>,
+    /// `on_ack` calls: (direction, acknowledged position, bytes of the direction delivered
+    /// before it, gaps included).
+    acks: Vec<(Dir, u64, usize)>,
 }
 
 impl StreamSink for Sink {
@@ -32,6 +35,9 @@ impl StreamSink for Sink {
         self.order.push((dir, format!("gap {len}"), ts));
         // Keep offsets aligned in the collected stream.
         self.data[dir.index()].extend(std::iter::repeat_n(0u8, len as usize));
+    }
+    fn on_ack(&mut self, dir: Dir, acked: u64) {
+        self.acks.push((dir, acked, self.data[dir.index()].len()));
     }
     fn on_fin(&mut self, dir: Dir, ts: i64) {
         self.fins.push(dir);
@@ -605,6 +611,33 @@ fn bytes_sent_after_an_acknowledged_hole_wait_for_it() {
             (C2S, "GET2"),
             (C2S, "fin")
         ]
+    );
+}
+
+#[test]
+fn bytes_keep_their_senders_acknowledgment_through_a_hole() {
+    use Dir::{ToClient as S2C, ToServer as C2S};
+    // Exchange 2 is lost from the capture both ways ("GET2" at 1005, "RSP2" at 5005). "GET3"
+    // waits behind the client's hole until the server's next segment acknowledges past it;
+    // when it is delivered it must still say that its client had 8 bytes of the server's
+    // stream (RSP1 and RSP2): that is how HTTP pairing knows RSP2 was not GET3's answer.
+    let mut t = T::new();
+    t.handshake();
+    t.data(C, 1001, 5001, b"GET1");
+    t.data(S, 5001, 1005, b"RSP1");
+    t.data(C, 1009, 5009, b"GET3");
+    t.data(S, 5009, 1013, b"RSP3");
+    t.finish(EndReason::EndOfCapture);
+    assert_eq!(t.sink.data[0], b"GET1\0\0\0\0GET3");
+    assert_eq!(t.sink.data[1], b"RSP1\0\0\0\0RSP3");
+    let get3 = t.sink.acks.iter().rfind(|a| a.0 == C2S);
+    assert_eq!(get3, Some(&(C2S, 8, 8)), "{:?}", t.sink.acks);
+    let rsp3 = t.sink.acks.iter().rfind(|a| a.0 == S2C);
+    assert_eq!(rsp3, Some(&(S2C, 12, 8)), "{:?}", t.sink.acks);
+    assert!(
+        t.sink.acks.contains(&(C2S, 0, 0)),
+        "GET1: {:?}",
+        t.sink.acks
     );
 }
 

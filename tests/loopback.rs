@@ -291,3 +291,112 @@ fn summary_counts_what_the_clients_did(set: &str) {
         assert!(retransmitted > 20, "{tcp}");
     }
 }
+
+/// A copy of a classic pcap (as tcpdump writes it here: little-endian, microseconds) without
+/// the packets `drop` picks, from each packet's index and decoded TCP segment: bytes the
+/// capture lost although both ends had them, as when tcpdump's buffer overflows.
+fn without_packets(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    mut drop: impl FnMut(usize, &wirehouse_decode::TcpPacket<'_>) -> bool,
+) -> usize {
+    let data = std::fs::read(src).unwrap();
+    assert_eq!(data[..4], [0xd4, 0xc3, 0xb2, 0xa1], "{}", src.display());
+    let linktype = u32::from_le_bytes(data[20..24].try_into().unwrap());
+    let mut out = data[..24].to_vec();
+    let (mut at, mut idx, mut dropped) = (24, 0, 0);
+    let le32 = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap());
+    while at + 16 <= data.len() {
+        let caplen = le32(&data[at + 8..at + 12]) as usize;
+        let origlen = le32(&data[at + 12..at + 16]);
+        let frame = &data[at + 16..at + 16 + caplen];
+        let gone = match wirehouse_decode::decode(linktype, frame, origlen, 0) {
+            wirehouse_decode::Decoded::Tcp(p) => drop(idx, &p),
+            _ => false,
+        };
+        if gone {
+            dropped += 1;
+        } else {
+            out.extend_from_slice(&data[at..at + 16 + caplen]);
+        }
+        at += 16 + caplen;
+        idx += 1;
+    }
+    std::fs::write(dst, out).unwrap();
+    dropped
+}
+
+#[test]
+fn capture_drops_never_give_a_request_another_requests_response() {
+    // The recording through loss, with payload-carrying packets removed from the capture at
+    // random (seeded): holes both ends saw the bytes of. Whatever the holes hit, a request
+    // either keeps its own response or is left incomplete; it never gets a neighbour's. The
+    // clients' logs say what each request got.
+    let dir = tmp("capture-drops");
+    std::fs::create_dir_all(&*dir).unwrap();
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut inputs = Vec::new();
+    let mut dropped = 0;
+    for seed in 0..24u64 {
+        // 2 % of data packets for the first half of the seeds, 10 % for the rest.
+        let per_mille = if seed < 12 { 20 } else { 100 };
+        let path = dir.join(format!("drop-{seed}.pcap"));
+        dropped += without_packets(&capture(LOSSY), &path, |idx, p| {
+            !p.seg.payload.is_empty() && mix(seed << 32 | idx as u64) % 1000 < per_mille
+        });
+        inputs.push(path);
+    }
+    let refs: Vec<&std::path::Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let out = analyze("capture-drops-out", &refs, &[]);
+    let http = rows(&out, "http");
+    let truth = truth(LOSSY);
+    let (mut checked, mut exact) = (0, 0);
+    let mut wrong = Vec::new();
+    for r in &http {
+        let (Some(port), Some(uri), Some(status)) =
+            (r["client_port"].int(), r["uri"].str(), r["status"].int())
+        else {
+            continue;
+        };
+        // What the client got for this URI on this connection (a URI may repeat on one).
+        let got: Vec<(String, String)> = truth
+            .iter()
+            .filter(|t| t["local_port"] == port.to_string() && t["uri"] == uri)
+            .map(|t| (t["status"].clone(), t["response_body_bytes"].clone()))
+            .collect();
+        if got.is_empty() {
+            continue; // ab's requests: its log has totals only
+        }
+        checked += 1;
+        let complete = r["complete"].bool() == Some(true) && r["missing_bytes"].int() == Some(0);
+        let size = r["response_body_bytes"].int().unwrap_or(-1).to_string();
+        let ok = if complete {
+            got.contains(&(status.to_string(), size.clone()))
+        } else {
+            got.iter().any(|(s, _)| *s == status.to_string())
+        };
+        if !ok {
+            wrong.push(format!(
+                "{} {port} {uri}: got {status} {size} (complete {complete}), client {got:?}",
+                r["file"].str().unwrap_or("?")
+            ));
+        }
+        exact += usize::from(ok && complete);
+    }
+    eprintln!(
+        "{dropped} packets dropped over {} captures; {checked} responses checked, \
+         {exact} complete and exact, {} wrong",
+        inputs.len(),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The holes must leave most exchanges whole, and those must be found whole.
+    assert!(
+        exact * 10 >= truth.len() * inputs.len() * 7,
+        "{exact} exact"
+    );
+}

@@ -505,3 +505,101 @@ fn http_request_counts_agree_with_tshark() {
     }
     assert!(agree >= 590, "only {agree} captures agree");
 }
+
+/// What a URL's extension says its response must be, when the server names a type at all.
+/// Image types may differ from the extension (CDNs negotiate WebP for .png and .jpg URLs),
+/// but an image is never a script, a style sheet or JSON.
+fn fits_extension(uri: &str, content_type: &str) -> bool {
+    let path = uri
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(uri)
+        .to_ascii_lowercase();
+    let ct = content_type.to_ascii_lowercase();
+    match path.rsplit_once('.').map(|(_, e)| e) {
+        Some("png" | "gif" | "jpg" | "jpeg") => ct.starts_with("image/"),
+        Some("css") => ct.contains("css"),
+        Some("js") => ct.contains("javascript") || ct.contains("ecmascript"),
+        _ => true,
+    }
+}
+
+#[test]
+fn responses_the_capture_lost_leave_their_requests_unanswered_not_shifted() {
+    // When a capture loses a response (or its head), pairing by order alone hands every later
+    // request its predecessor's response. Three independent witnesses that it does not:
+    let Some(shared) =
+        shared_captures("responses_the_capture_lost_leave_their_requests_unanswered_not_shifted")
+    else {
+        return;
+    };
+    let out = analyze("lost-responses", &[&shared], &[]);
+    let http = rows(&out, "http");
+    let in_file = |name: &str| -> Vec<&Row> {
+        let mut v: Vec<&Row> = http
+            .iter()
+            .filter(|r| r["file"].str().is_some_and(|f| f.ends_with(name)))
+            .collect();
+        v.sort_by_key(|r| (r["conn_id"].int(), r["trans_depth"].int()));
+        v
+    };
+
+    // 1. Over the whole corpus, the server's own Content-Type of every 200 response fits
+    // the URL it answered (before the fix, 9 responses went to the wrong kind of resource in
+    // erspan, ndpi__1kxun and ppp__http-packets, where the capture lost responses).
+    let mut checked = 0;
+    for r in &http {
+        let (Some(uri), Some(ct), Some(200)) =
+            (r["uri"].str(), r["content_type"].str(), r["status"].int())
+        else {
+            continue;
+        };
+        checked += 1;
+        assert!(
+            fits_extension(uri, ct),
+            "{}: {uri} answered with {ct}",
+            r["file"].str().unwrap_or("?")
+        );
+    }
+    assert!(checked > 500, "{checked} typed responses");
+
+    // 2. One client, 1000 sequential GETs; the capture lost the head of the first response
+    // (tshark: frame 7 is its body after 238 bytes not captured). Each request acknowledges
+    // all of the previous response, so every response lies between its request and the next.
+    let seq = in_file("1000-requests-one-dropped-response.pcap.gz");
+    assert_eq!(seq.len(), 1000);
+    assert_eq!(
+        seq[0]["status"],
+        Value::Null,
+        "the first response's head was lost"
+    );
+    assert_eq!(seq[0]["complete"].bool(), Some(false));
+    for (i, r) in seq.iter().enumerate().skip(1) {
+        let (ts, resp) = (r["ts"].int().unwrap(), r["response_ts"].int().unwrap());
+        assert_eq!(r["status"].int(), Some(200), "request {}", i + 1);
+        assert!(resp >= ts, "request {}: response before it", i + 1);
+        if let Some(next) = seq.get(i + 1) {
+            let next_ts = next["ts"].int().unwrap();
+            assert!(
+                resp < next_ts,
+                "request {}: response after the next request",
+                i + 1
+            );
+        }
+    }
+
+    // 3. zero-length-bodies-with-drops: the capture lost a request and its response between
+    // the third and the fourth request seen. The fourth (tshark frame 19) acknowledges server
+    // byte 2405, so it was sent after that lost response; the response captured at byte 2405
+    // (frame 20, 118,248 us later) is its own.
+    let zl = in_file("zero-length-bodies-with-drops.pcap");
+    let fourth = zl
+        .iter()
+        .find(|r| r["uri"].str().is_some_and(|u| u.contains("ct=300")))
+        .expect("the fourth request");
+    assert_eq!(fourth["status"].int(), Some(200));
+    assert_eq!(
+        fourth["response_ts"].int().unwrap() - fourth["ts"].int().unwrap(),
+        118_248_000
+    );
+}

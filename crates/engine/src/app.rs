@@ -229,6 +229,15 @@ impl App {
         }
     }
 
+    /// Where the sender of `dir`'s next bytes stood in its peer's stream (HTTP/1 pairs
+    /// requests and responses by it around bytes the capture lost). Only the analyzers fed
+    /// the stream from its first byte use it: positions count from there.
+    pub(crate) fn on_ack(&mut self, dir: Dir, acked: u64) {
+        if let App::Http(h) = self {
+            h.on_ack(dir, acked);
+        }
+    }
+
     pub(crate) fn on_gap(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, len: u64) {
         if let App::Probe(p) = self {
             if p.held() == 0 {

@@ -764,6 +764,10 @@ impl StreamSink for ConnSink<'_> {
         self.app.on_fin(&mut self.cx, dir, ts_ns);
     }
 
+    fn on_ack(&mut self, dir: Dir, acked: u64) {
+        self.app.on_ack(dir, acked);
+    }
+
     fn on_event(&mut self, ts_ns: i64, kind: EventKind, detail: String) {
         let m = self.cx.meta;
         self.cx.rows.events.append(&EventRow {

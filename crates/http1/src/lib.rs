@@ -330,6 +330,9 @@ struct Side {
     pos: u64,
     /// Stream position of the current message's first byte.
     msg_pos: u64,
+    /// How far this side had acknowledged the peer's stream when it sent the bytes being
+    /// parsed (see [`Http1::on_ack`]), if reassembly says.
+    peer_acked: Option<u64>,
 }
 
 impl Default for Side {
@@ -344,6 +347,7 @@ impl Default for Side {
             tunnel_probe: false,
             pos: 0,
             msg_pos: 0,
+            peer_acked: None,
         }
     }
 }
@@ -544,6 +548,15 @@ impl Http1 {
         self.emit_ready(sink);
     }
 
+    /// The bytes of `dir` parsed next were sent by a side that had acknowledged the peer's
+    /// stream up to `acked` (a position counted from the peer stream's first byte, as this
+    /// parser counts its own).
+    #[inline]
+    pub fn on_ack(&mut self, dir: Dir, acked: u64) {
+        let s = self.side(dir);
+        s.peer_acked = Some(s.peer_acked.map_or(acked, |a| a.max(acked)));
+    }
+
     /// Add the body bytes the fast path of [`Http1::on_data`] counted to the messages they
     /// belong to. Called first by every call that may change the message queues or read
     /// them: until then, the last message queued for each direction is the one whose body
@@ -673,7 +686,10 @@ impl Http1 {
         let s = self.side(dir);
         s.msg_pos = s.pos;
         if dir == Dir::ToServer {
-            self.req_server_pos = self.server.pos;
+            // What the client had of the server's stream when it sent this: from its
+            // acknowledgment when reassembly gives it, else what the capture had delivered
+            // of that stream by now (the same when both directions arrive in causal order).
+            self.req_server_pos = self.client.peer_acked.unwrap_or(self.server.pos);
         }
     }
 
@@ -1547,7 +1563,8 @@ impl Http1 {
     ///
     /// Two facts decide it, from causality rather than timing. Responses follow each other
     /// without a byte between, so bytes lost right after a response that ended in sync were
-    /// the next response: the one the oldest waiting request expects. And a request was sent
+    /// the next response: the one the oldest waiting request expects, unless they lie before
+    /// that request's `server_pos` (then they answered a request lost too). And a request was sent
     /// only after its client had the server's stream up to the request's `server_pos`, so
     /// the server sent those bytes before it read the request: when the loss lies before that
     /// point and the parsed response starts at or after it, the request before got its
@@ -1561,7 +1578,9 @@ impl Http1 {
         let Some((lost_at, between)) = r.loss_before else {
             return false;
         };
-        let after_boundary = between && r.start_pos > lost_at;
+        // Server bytes before the request's `server_pos` were sent before the server read
+        // it: a loss there (the answer to a request the capture lost as well) is not its.
+        let after_boundary = between && r.start_pos > lost_at && lost_at >= q.server_pos;
         // The boundary rule speaks for one response only: the one right after it.
         r.loss_before = Some((lost_at, false));
         after_boundary

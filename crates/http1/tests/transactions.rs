@@ -743,14 +743,17 @@ fn a_response_lost_from_the_capture_leaves_its_request_unanswered() {
     assert!(r.tx[1].missing_bytes > 0);
     // The same when reassembly hands the parser the server's bytes first (both directions
     // waited on bytes the other acknowledged): the response to /c, captured after /c was
-    // sent, is parsed before /b and /c are.
+    // sent, is parsed before /b and /c are. Each request's acknowledgment says how much of
+    // the server's stream its client had: /b was sent after A, /c after B.
     let mut h = Http1::new(&Config::default());
     let mut r = Rec::default();
     h.on_data(C, 1, &get("/a"), &mut r);
     h.on_data(S, 2, &a, &mut r);
     h.on_gap(S, 6, b.len() as u64, &mut r);
     h.on_data(S, 6, &c, &mut r);
+    h.on_ack(C, a.len() as u64);
     h.on_data(C, 3, &get("/b"), &mut r);
+    h.on_ack(C, (a.len() + b.len()) as u64);
     h.on_data(C, 5, &get("/c"), &mut r);
     h.finish(9, &mut r);
     assert_eq!(
@@ -759,6 +762,31 @@ fn a_response_lost_from_the_capture_leaves_its_request_unanswered() {
             ("/a".into(), Some(200), Some(10), true),
             ("/b".into(), None, None, false),
             ("/c".into(), Some(200), Some(30), true),
+        ]
+    );
+}
+
+#[test]
+fn a_lost_response_to_a_lost_request_is_nobody_elses() {
+    // The capture lost a request and its response both. The next request was sent after
+    // its client had that response (its acknowledgment says so), so the lost bytes were
+    // not its answer: it keeps the response that follows.
+    let (a, lost) = (resp(200, 10), resp(200, 20));
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    h.on_data(C, 1, &get("/a"), &mut r);
+    h.on_data(S, 2, &a, &mut r);
+    h.on_gap(C, 3, get("/lost").len() as u64, &mut r);
+    h.on_gap(S, 4, lost.len() as u64, &mut r);
+    h.on_ack(C, (a.len() + lost.len()) as u64);
+    h.on_data(C, 5, &get("/c"), &mut r);
+    h.on_data(S, 6, &resp(404, 3), &mut r);
+    h.finish(7, &mut r);
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            ("/a".into(), Some(200), Some(10), true),
+            ("/c".into(), Some(404), Some(3), true),
         ]
     );
 }

@@ -15,6 +15,9 @@ SIZE=${SIZE:-1G}
 THREADS=$(nproc)
 DIR=out/bench
 CAP=$DIR/http-$SIZE.pcap
+# The small-transaction capture (below); named here, outside the block piped to tee, so that
+# the clean-up at the end sees it.
+SMALL=$DIR/http-small-$SIZE.pcap
 mkdir -p "$DIR"
 cargo build --release --locked -p wirehouse -p wirehouse-gen >&2
 BIN=./target/release/wirehouse
@@ -116,7 +119,6 @@ fi
 # Small transactions: the same generator with every body size range scaled by 0.05 (API
 # calls), where the work per transaction (header parsing, one `http` row of 45 columns)
 # outweighs the work per byte. Analyze only, in interleaved rounds, by median.
-SMALL=$DIR/http-small-$SIZE.pcap
 if [ ! -f "$SMALL" ]; then
     ./target/release/wirehouse-gen --out "$SMALL" --size "$SIZE" --seed 1 --body-scale 0.05 \
         --truth "$DIR/truth-small-$SIZE" >&2

@@ -435,8 +435,34 @@ pub struct Http1 {
     /// The server's stream at the start of the request being parsed (see `Req::server_pos`).
     req_server_pos: u64,
     /// Where the server's stream first lost bytes since the last response began, and
-    /// whether that was between two responses (see [`Http1::skip_lost_responses`]).
+    /// whether that was between two responses (see [`Http1::answered_in_lost_bytes`]).
     resp_loss: Option<(u64, bool)>,
+}
+
+/// Whether request `q`'s response was in server bytes the capture lost (`loss`: where,
+/// and whether at a boundary between responses), before the response starting at
+/// `start_pos`; `next` is the request after `q`, if parsed. See
+/// [`Http1::answered_in_lost_bytes`]. The boundary rule speaks for one response only, so it is
+/// used up here.
+fn answer_was_lost(
+    q: &Req,
+    next: Option<&Req>,
+    loss: &mut Option<(u64, bool)>,
+    start_pos: u64,
+) -> bool {
+    let Some((lost_at, between)) = *loss else {
+        return false;
+    };
+    // Server bytes before the request's `server_pos` were sent before the server read
+    // it: a loss there (the answer to a request the capture lost as well) is not its.
+    let after_boundary = between && start_pos > lost_at && lost_at >= q.server_pos;
+    *loss = Some((lost_at, false));
+    after_boundary
+        || next.is_some_and(|next| {
+            lost_at < next.server_pos
+                && next.server_pos <= start_pos
+                && next.server_pos > q.server_pos
+        })
 }
 
 /// Queue `v`, starting an empty queue at capacity one. Most connections never have more
@@ -930,9 +956,23 @@ impl Http1 {
     /// only be framed by its request's method (HEAD, CONNECT) when the request came first;
     /// if the request direction is still held back by reassembly, the response is framed
     /// by its own headers.
-    fn request_for_next_response(&self) -> Option<&Req> {
-        let idx = self.n_resps.checked_sub(self.emitted)? as usize;
-        self.reqs.get(idx)
+    ///
+    /// Which request that is follows the rule pairing uses when the response is emitted
+    /// ([`Http1::answered_in_lost_bytes`]): a response after bytes the capture lost may answer
+    /// a later request than the next in order, and framing it by the wrong request's method
+    /// (a GET's response read as a HEAD's, without its body) would lose sync for the rest of
+    /// the connection.
+    fn request_for_next_response(&self, loss_before: Option<(u64, bool)>) -> Option<&Req> {
+        let mut idx = self.n_resps.checked_sub(self.emitted)? as usize;
+        let mut loss = loss_before;
+        let start_pos = self.server.msg_pos;
+        loop {
+            let q = self.reqs.get(idx)?;
+            if !answer_was_lost(q, self.reqs.get(idx + 1), &mut loss, start_pos) {
+                return Some(q);
+            }
+            idx += 1;
+        }
     }
 
     fn begin_response_raw(&mut self, ts: i64) {
@@ -1015,7 +1055,7 @@ impl Http1 {
             .as_deref()
             .is_some_and(|v| contains_ignore_case(v, "keep-alive"));
         r.closes = conn_close || (minor == 0 && !keep_alive);
-        let (head, connect, upgrade) = match self.request_for_next_response() {
+        let (head, connect, upgrade) = match self.request_for_next_response(r.loss_before) {
             Some(q) => (q.head, q.connect, q.upgrade.clone()),
             None => (false, false, None),
         };
@@ -1268,7 +1308,38 @@ impl Http1 {
         }
     }
 
+    /// Find the next status line in the server's stream, anywhere in `data`: a response
+    /// follows the previous body with no line break between (binary bodies seldom end in
+    /// one), so looking only at line starts, as for requests, could skip every response to
+    /// the end of a keep-alive connection. Returns the bytes to skip.
+    fn resync_response(&mut self, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {
+        self.server.buf.clear();
+        for at in memchr::memmem::find_iter(data, b"HTTP/1.") {
+            match is_status_line_start(&data[at..]) {
+                Some(true) => {
+                    if at > 0 {
+                        sink.event(
+                            ts,
+                            "HTTP_resync",
+                            format!("skipped {at} bytes to the next message after a gap"),
+                        );
+                    }
+                    self.server.phase = Phase::Start;
+                    return at;
+                }
+                // Cut by the end of this delivery: a status line split over two segments
+                // is rare enough to give up on (the next one is found).
+                None => break,
+                Some(false) => {}
+            }
+        }
+        data.len()
+    }
+
     fn resync(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {
+        if dir == Dir::ToClient {
+            return self.resync_response(ts, data, sink);
+        }
         // Look for a line that starts a message; keep a partial last line for next time.
         let s = self.side(dir);
         let carried = s.buf.len();
@@ -1575,20 +1646,7 @@ impl Http1 {
         let (Some(q), Some(r)) = (self.reqs.front(), self.resps.front_mut()) else {
             return false;
         };
-        let Some((lost_at, between)) = r.loss_before else {
-            return false;
-        };
-        // Server bytes before the request's `server_pos` were sent before the server read
-        // it: a loss there (the answer to a request the capture lost as well) is not its.
-        let after_boundary = between && r.start_pos > lost_at && lost_at >= q.server_pos;
-        // The boundary rule speaks for one response only: the one right after it.
-        r.loss_before = Some((lost_at, false));
-        after_boundary
-            || self.reqs.get(1).is_some_and(|next| {
-                lost_at < next.server_pos
-                    && next.server_pos <= r.start_pos
-                    && next.server_pos > q.server_pos
-            })
+        answer_was_lost(q, self.reqs.get(1), &mut r.loss_before, r.start_pos)
     }
 
     /// Give the queues' slots back once nothing is in flight. A keep-alive connection spends

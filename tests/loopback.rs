@@ -326,34 +326,47 @@ fn without_packets(
     dropped
 }
 
-#[test]
-fn capture_drops_never_give_a_request_another_requests_response() {
-    // The recording through loss, with payload-carrying packets removed from the capture at
-    // random (seeded): holes both ends saw the bytes of. Whatever the holes hit, a request
-    // either keeps its own response or is left incomplete; it never gets a neighbour's. The
-    // clients' logs say what each request got.
-    let dir = tmp("capture-drops");
+/// Seeded 64-bit mix (splitmix64's finalizer): which packets a drop test removes.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Copies of `src` without `per_mille` of their payload-carrying packets, one per seed.
+fn with_drops(
+    name: &str,
+    src: &std::path::Path,
+    seeds: std::ops::Range<u64>,
+    per_mille: u64,
+) -> (Scratch, Vec<std::path::PathBuf>, usize) {
+    let dir = tmp(name);
     std::fs::create_dir_all(&*dir).unwrap();
-    let mix = |mut z: u64| {
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     let mut inputs = Vec::new();
     let mut dropped = 0;
-    for seed in 0..24u64 {
-        // 2 % of data packets for the first half of the seeds, 10 % for the rest.
-        let per_mille = if seed < 12 { 20 } else { 100 };
+    for seed in seeds {
         let path = dir.join(format!("drop-{seed}.pcap"));
-        dropped += without_packets(&capture(LOSSY), &path, |idx, p| {
+        dropped += without_packets(src, &path, |idx, p| {
             !p.seg.payload.is_empty() && mix(seed << 32 | idx as u64) % 1000 < per_mille
         });
         inputs.push(path);
     }
+    (dir, inputs, dropped)
+}
+
+/// What the analysis of `inputs` made of each response, against the client's log `truth`
+/// (matched by client port, method and URI; a URI may repeat on a connection, and then any
+/// of its answers will do): (responses checked, complete and exact, descriptions of the
+/// wrong ones). Wrong means a status the client never got for that request, or a complete
+/// transaction, with nothing missing, whose status or size is not what the client got.
+fn responses_against_client(
+    name: &str,
+    inputs: &[std::path::PathBuf],
+    truth: &[HashMap<String, String>],
+) -> (usize, usize, Vec<String>) {
     let refs: Vec<&std::path::Path> = inputs.iter().map(|p| p.as_path()).collect();
-    let out = analyze("capture-drops-out", &refs, &[]);
+    let out = analyze(name, &refs, &[]);
     let http = rows(&out, "http");
-    let truth = truth(LOSSY);
     let (mut checked, mut exact) = (0, 0);
     let mut wrong = Vec::new();
     for r in &http {
@@ -362,10 +375,14 @@ fn capture_drops_never_give_a_request_another_requests_response() {
         else {
             continue;
         };
-        // What the client got for this URI on this connection (a URI may repeat on one).
+        let method = r["method"].str().unwrap_or("");
         let got: Vec<(String, String)> = truth
             .iter()
-            .filter(|t| t["local_port"] == port.to_string() && t["uri"] == uri)
+            .filter(|t| {
+                t["local_port"] == port.to_string()
+                    && t["uri"] == uri
+                    && t.get("method").is_none_or(|m| m == method)
+            })
             .map(|t| (t["status"].clone(), t["response_body_bytes"].clone()))
             .collect();
         if got.is_empty() {
@@ -381,15 +398,30 @@ fn capture_drops_never_give_a_request_another_requests_response() {
         };
         if !ok {
             wrong.push(format!(
-                "{} {port} {uri}: got {status} {size} (complete {complete}), client {got:?}",
+                "{} {port} {method} {uri}: got {status} {size} (complete {complete}), client {got:?}",
                 r["file"].str().unwrap_or("?")
             ));
         }
         exact += usize::from(ok && complete);
     }
+    (checked, exact, wrong)
+}
+
+#[test]
+fn capture_drops_never_give_a_request_another_requests_response() {
+    // The recording through loss, with payload-carrying packets removed from the capture at
+    // random (seeded): holes both ends saw the bytes of. Whatever the holes hit, a request
+    // either keeps its own response or is left incomplete; it never gets a neighbour's. The
+    // clients' logs say what each request got.
+    let (_d1, mut inputs, d1) = with_drops("capture-drops-2", &capture(LOSSY), 0..12, 20);
+    let (_d2, more, d2) = with_drops("capture-drops-10", &capture(LOSSY), 12..24, 100);
+    inputs.extend(more);
+    let truth = truth(LOSSY);
+    let (checked, exact, wrong) = responses_against_client("capture-drops-out", &inputs, &truth);
     eprintln!(
-        "{dropped} packets dropped over {} captures; {checked} responses checked, \
+        "{} packets dropped over {} captures; {checked} responses checked, \
          {exact} complete and exact, {} wrong",
+        d1 + d2,
         inputs.len(),
         wrong.len()
     );
@@ -399,4 +431,53 @@ fn capture_drops_never_give_a_request_another_requests_response() {
         exact * 10 >= truth.len() * inputs.len() * 7,
         "{exact} exact"
     );
+}
+
+/// nginx answering a client that pipelines bursts of GET and HEAD requests
+/// (`datasets/loopback-pipelined/record.sh`).
+const PIPELINED: &str = "datasets/loopback-pipelined";
+
+#[test]
+fn pipelined_bursts_match_what_their_client_logged() {
+    let truth = tsv(&repo().join(PIPELINED).join("truth.tsv"));
+    assert!(truth.len() > 600);
+    let cap = repo().join(PIPELINED).join("http-pipelined.pcap");
+    let (checked, exact, wrong) = responses_against_client("pipelined", &[cap], &truth);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!((checked, exact), (truth.len(), truth.len()));
+}
+
+#[test]
+fn pipelined_bursts_through_capture_drops_keep_their_own_responses() {
+    // The pipelined recording with 2 % and 5 % of its payload-carrying packets removed (8
+    // seeds each). Where a hole swallows a response head, the rest of that response must
+    // not be taken for the next one (a HEAD's answer has no body, so framing by the wrong
+    // request loses sync for the rest of the connection), and the pairing must come back at
+    // the next burst. Inside a burst one hole can swallow several whole responses, and
+    // nothing tells how many: the responses after it up to the burst's end may then go to
+    // the wrong request. That is the known limit this test allows, at under 1.5 % of the
+    // responses checked (before the fixes it tests: 10-17 %, and whole connections lost).
+    let truth = tsv(&repo().join(PIPELINED).join("truth.tsv"));
+    let cap = repo().join(PIPELINED).join("http-pipelined.pcap");
+    for per_mille in [20, 50] {
+        let (_dir, inputs, dropped) = with_drops(
+            &format!("pipelined-drops-{per_mille}"),
+            &cap,
+            0..8,
+            per_mille,
+        );
+        let (checked, exact, wrong) =
+            responses_against_client(&format!("pipelined-drops-{per_mille}-out"), &inputs, &truth);
+        let all = truth.len() * inputs.len();
+        eprintln!(
+            "{per_mille}/1000 of data packets: {dropped} dropped over {} captures; \
+             {checked} of {all} responses checked, {exact} complete and exact, {} wrong",
+            inputs.len(),
+            wrong.len()
+        );
+        assert!(wrong.len() * 1000 <= checked * 15, "{}", wrong.join("\n"));
+        // Most responses survive a 2 % or 5 % loss with their status, and most of those whole.
+        assert!(checked * 10 >= all * 7, "{checked} of {all} checked");
+        assert!(exact * 10 >= all * 6, "{exact} of {all} exact");
+    }
 }

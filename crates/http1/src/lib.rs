@@ -437,11 +437,17 @@ pub struct Http1 {
     /// Where the server's stream first lost bytes since the last response began, and
     /// whether that was between two responses (see [`Http1::answered_in_lost_bytes`]).
     resp_loss: Option<(u64, bool)>,
+    /// Where the server's stream last lost bytes that may have held response boundaries
+    /// (a ring of the last `recent_losses.len()`, `n_losses` recorded in all): see
+    /// [`answer_was_lost`].
+    recent_losses: [u64; 4],
+    n_losses: u32,
 }
 
 /// Whether request `q`'s response was in server bytes the capture lost (`loss`: where,
 /// and whether at a boundary between responses), before the response starting at
-/// `start_pos`; `next` is the request after `q`, if parsed. See
+/// `start_pos`; `next` is the request after `q`, if parsed, and `recent` where the server's
+/// stream recently lost bytes that may have held response boundaries. See
 /// [`Http1::answered_in_lost_bytes`]. The boundary rule speaks for one response only, so it is
 /// used up here.
 fn answer_was_lost(
@@ -449,20 +455,28 @@ fn answer_was_lost(
     next: Option<&Req>,
     loss: &mut Option<(u64, bool)>,
     start_pos: u64,
+    recent: &[u64],
 ) -> bool {
-    let Some((lost_at, between)) = *loss else {
-        return false;
-    };
-    // Server bytes before the request's `server_pos` were sent before the server read
-    // it: a loss there (the answer to a request the capture lost as well) is not its.
-    let after_boundary = between && start_pos > lost_at && lost_at >= q.server_pos;
-    *loss = Some((lost_at, false));
-    after_boundary
-        || next.is_some_and(|next| {
-            lost_at < next.server_pos
-                && next.server_pos <= start_pos
-                && next.server_pos > q.server_pos
-        })
+    let mut after_boundary = false;
+    if let Some((lost_at, between)) = *loss {
+        // Server bytes before the request's `server_pos` were sent before the server read
+        // it: a loss there (the answer to a request the capture lost as well) is not its.
+        after_boundary = between && start_pos > lost_at && lost_at >= q.server_pos;
+        *loss = Some((lost_at, false));
+    }
+    // The client sent `next` after receiving server bytes beyond what it had when it sent
+    // `q`, and this response only came after those: bytes lost among them, at or after
+    // `q.server_pos`, held `q`'s response (a loss right before this response, or one
+    // further back that swallowed more than one response of a pipelined burst).
+    let lost_before_next = next.is_some_and(|next| {
+        next.server_pos > q.server_pos
+            && next.server_pos <= start_pos
+            && (loss.is_some_and(|(l, _)| l < next.server_pos)
+                || recent
+                    .iter()
+                    .any(|&l| l >= q.server_pos && l < next.server_pos))
+    });
+    after_boundary || lost_before_next
 }
 
 /// Queue `v`, starting an empty queue at capacity one. Most connections never have more
@@ -968,7 +982,8 @@ impl Http1 {
         let start_pos = self.server.msg_pos;
         loop {
             let q = self.reqs.get(idx)?;
-            if !answer_was_lost(q, self.reqs.get(idx + 1), &mut loss, start_pos) {
+            let recent = &self.recent_losses[..(self.n_losses as usize).min(4)];
+            if !answer_was_lost(q, self.reqs.get(idx + 1), &mut loss, start_pos, recent) {
                 return Some(q);
             }
             idx += 1;
@@ -1409,6 +1424,9 @@ impl Http1 {
             };
             if let Some(l) = lost {
                 self.resp_loss.get_or_insert(l);
+                let slot = self.n_losses as usize % self.recent_losses.len();
+                self.recent_losses[slot] = l.0;
+                self.n_losses = self.n_losses.saturating_add(1);
             }
         }
         self.note_missing(dir, len);
@@ -1646,7 +1664,8 @@ impl Http1 {
         let (Some(q), Some(r)) = (self.reqs.front(), self.resps.front_mut()) else {
             return false;
         };
-        answer_was_lost(q, self.reqs.get(1), &mut r.loss_before, r.start_pos)
+        let recent = &self.recent_losses[..(self.n_losses as usize).min(4)];
+        answer_was_lost(q, self.reqs.get(1), &mut r.loss_before, r.start_pos, recent)
     }
 
     /// Give the queues' slots back once nothing is in flight. A keep-alive connection spends

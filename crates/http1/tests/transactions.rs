@@ -894,3 +894,38 @@ fn after_losing_sync_the_next_status_line_is_found_where_a_binary_body_ends() {
     assert_eq!(out[1].1, None, "/b's head was lost: {out:?}");
     assert_eq!(out[2], ("/c".into(), Some(201), Some(4), true), "{out:?}");
 }
+
+#[test]
+fn a_burst_that_lost_two_responses_does_not_shift_the_next_burst() {
+    // A client pipelines /a /b /c /e, reads every response, then sends /d. The capture lost
+    // one segment holding the responses to /b and /c whole. Nothing in the stream says how
+    // many responses the gap held, so inside the burst the next parsed response (/e's) goes
+    // to /c; but /d was sent after its client had all of the burst's responses, so the
+    // response after it is /d's, and /e's was among what was lost or mispaired before.
+    let (a, b, c, e, d) = (
+        resp(200, 10),
+        resp(200, 20),
+        resp(200, 30),
+        resp(200, 40),
+        resp(404, 50),
+    );
+    let mut h = Http1::new(&Config::default());
+    let mut r = Rec::default();
+    let burst = [get("/a"), get("/b"), get("/c"), get("/e")].concat();
+    h.on_ack(C, 0);
+    h.on_data(C, 1, &burst, &mut r);
+    h.on_data(S, 2, &a, &mut r);
+    h.on_gap(S, 3, (b.len() + c.len()) as u64, &mut r);
+    h.on_data(S, 4, &e, &mut r);
+    h.on_ack(C, (a.len() + b.len() + c.len() + e.len()) as u64);
+    h.on_data(C, 5, &get("/d"), &mut r);
+    h.on_data(S, 6, &d, &mut r);
+    h.finish(7, &mut r);
+    let out = outcomes(&r);
+    assert_eq!(out[0], ("/a".into(), Some(200), Some(10), true));
+    assert_eq!(out[1].1, None, "/b's response was lost: {out:?}");
+    let e_row = out.iter().find(|o| o.0 == "/e").unwrap();
+    assert_eq!(e_row.1, None, "{out:?}");
+    let d_row = out.iter().find(|o| o.0 == "/d").unwrap();
+    assert_eq!(*d_row, ("/d".into(), Some(404), Some(50), true), "{out:?}");
+}

@@ -455,8 +455,9 @@ fn pipelined_bursts_through_capture_drops_keep_their_own_responses() {
     // request loses sync for the rest of the connection), and the pairing must come back at
     // the next burst. Inside a burst one hole can swallow several whole responses, and
     // nothing tells how many: the responses after it up to the burst's end may then go to
-    // the wrong request. That is the known limit this test allows, at under 1.5 % of the
-    // responses checked (before the fixes it tests: 10-17 %, and whole connections lost).
+    // the wrong request. That is the known limit this test allows, at under 1 % of the
+    // responses checked (measured: 5 of 5,073 at 2 %, 13 of 4,672 at 5 %; before the fixes
+    // it tests, 10-17 %, and whole connections lost).
     let truth = tsv(&repo().join(PIPELINED).join("truth.tsv"));
     let cap = repo().join(PIPELINED).join("http-pipelined.pcap");
     for per_mille in [20, 50] {
@@ -475,9 +476,10 @@ fn pipelined_bursts_through_capture_drops_keep_their_own_responses() {
             inputs.len(),
             wrong.len()
         );
-        assert!(wrong.len() * 1000 <= checked * 15, "{}", wrong.join("\n"));
-        // Most responses survive a 2 % or 5 % loss with their status, and most of those whole.
-        assert!(checked * 10 >= all * 7, "{checked} of {all} checked");
-        assert!(exact * 10 >= all * 6, "{exact} of {all} exact");
+        assert!(wrong.len() * 100 <= checked, "{}", wrong.join("\n"));
+        // Most responses survive a 2 % or 5 % loss with their status, and most of those whole
+        // (measured: 94 % and 86 % checked, 91 % and 81 % exact).
+        assert!(checked * 10 >= all * 8, "{checked} of {all} checked");
+        assert!(exact * 100 >= all * 75, "{exact} of {all} exact");
     }
 }

@@ -511,6 +511,17 @@ impl Reasm {
         }
     }
 
+    /// Whether the next byte to deliver is missing and acknowledged: a hole that
+    /// [`Reasm::declare_acked_hole`] would turn into a gap.
+    pub(crate) fn at_acked_hole(&self) -> bool {
+        self.acked > self.next
+            && self
+                .ooo
+                .as_ref()
+                .and_then(|m| m.keys().next())
+                .is_none_or(|&first| first > self.next)
+    }
+
     /// Give up waiting for the first acknowledged hole: it becomes a gap now. Buffered bytes
     /// after it are not delivered yet (`drain_ready`), so the caller can first pass on what
     /// the other direction sent in between.

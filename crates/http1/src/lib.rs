@@ -982,7 +982,8 @@ impl Http1 {
         let start_pos = self.server.msg_pos;
         loop {
             let q = self.reqs.get(idx)?;
-            let recent = &self.recent_losses[..(self.n_losses as usize).min(4)];
+            let recent =
+                &self.recent_losses[..(self.n_losses as usize).min(self.recent_losses.len())];
             if !answer_was_lost(q, self.reqs.get(idx + 1), &mut loss, start_pos, recent) {
                 return Some(q);
             }
@@ -1664,7 +1665,7 @@ impl Http1 {
         let (Some(q), Some(r)) = (self.reqs.front(), self.resps.front_mut()) else {
             return false;
         };
-        let recent = &self.recent_losses[..(self.n_losses as usize).min(4)];
+        let recent = &self.recent_losses[..(self.n_losses as usize).min(self.recent_losses.len())];
         answer_was_lost(q, self.reqs.get(1), &mut r.loss_before, r.start_pos, recent)
     }
 

@@ -717,20 +717,9 @@ impl Connection {
             && (rel_ack - 1) as u64 >= peer.reasm.next
             && Held::holds(&held, dir_of(!is_orig))
         {
-            // Every hole below the peer's acknowledgment, not only the first: the peer's
-            // held bytes wait for all of them (a capture dropping packets often loses two
-            // segments of one response). What this side had sent before the held bytes were
-            // captured goes before them.
+            // What this side had sent before the held bytes were captured goes before them.
             let by = Held::first_ts(&held, dir_of(!is_orig));
-            loop {
-                held_cx!(dir_of(is_orig), cx => ep.reasm.declare_acked_hole(&mut cx, ts));
-                if let Some(by) = by {
-                    held_cx!(dir_of(is_orig), cx => ep.reasm.deliver_captured_by(&mut cx, by));
-                }
-                if !ep.reasm.at_acked_hole() {
-                    break;
-                }
-            }
+            held_cx!(dir_of(is_orig), cx => ep.reasm.declare_acked_holes(&mut cx, ts, by));
             release_held(&mut held, sink, cfg, is_orig, ep, peer);
             held_cx!(dir_of(is_orig), cx => ep.reasm.drain_ready(&mut cx, ts));
         }
@@ -1347,10 +1336,8 @@ impl Connection {
                     sink: &mut hs,
                     pkts,
                 };
-                ep.reasm.declare_acked_hole(&mut cx, ts_ns);
-                if let Some(by) = Held::first_ts(cx.sink.held, dir_of(!is_orig)) {
-                    ep.reasm.deliver_captured_by(&mut cx, by);
-                }
+                let by = Held::first_ts(cx.sink.held, dir_of(!is_orig));
+                ep.reasm.declare_acked_holes(&mut cx, ts_ns, by);
             }
             if let Some(h) = held {
                 for (dir, d) in h.calls {

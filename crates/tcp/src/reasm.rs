@@ -41,6 +41,14 @@ pub(crate) enum Arrival {
     FillsHole,
 }
 
+/// Hand bytes of `cx.dir` to the sink, after the acknowledgment their segment carried.
+fn pass_on<S: StreamSink>(cx: &mut Ctx<'_, S>, ts: i64, data: &[u8], ack: Option<u64>) {
+    if let Some(a) = ack {
+        cx.sink.on_ack(cx.dir, a);
+    }
+    cx.sink.on_data(cx.dir, ts, data);
+}
+
 /// `Reasm::fin_at` before this direction's FIN is seen. Stream offsets never get there.
 const NO_FIN: u64 = u64::MAX;
 
@@ -211,11 +219,7 @@ impl Reasm {
         let cap_end = off + data.len() as u64;
         if start == self.next {
             if start < cap_end {
-                let slice = &data[(start - off) as usize..];
-                if let Some(a) = ack {
-                    cx.sink.on_ack(cx.dir, a);
-                }
-                cx.sink.on_data(cx.dir, ts, slice);
+                pass_on(cx, ts, &data[(start - off) as usize..], ack);
                 self.next = cap_end;
             }
             if end > self.next {
@@ -297,10 +301,7 @@ impl Reasm {
             // The cap made this in order.
             let skip = (self.next - start) as usize;
             if skip < data.len() {
-                if let Some(a) = ack {
-                    cx.sink.on_ack(cx.dir, a);
-                }
-                cx.sink.on_data(cx.dir, ts, &data[skip..]);
+                pass_on(cx, ts, &data[skip..], ack);
                 self.next = start + data.len() as u64;
             }
             if end > self.next {
@@ -432,10 +433,7 @@ impl Reasm {
             let skip = self.next - k;
             if (skip as usize) < c.data.len() {
                 let ts = filled_at.map_or(c.ts, |f| f.max(c.ts));
-                if let Some(a) = c.ack {
-                    cx.sink.on_ack(cx.dir, a);
-                }
-                cx.sink.on_data(cx.dir, ts, &c.data[skip as usize..]);
+                pass_on(cx, ts, &c.data[skip as usize..], c.ack);
                 self.next = k + c.data.len() as u64;
             }
             if end > self.next {
@@ -511,31 +509,29 @@ impl Reasm {
         }
     }
 
+    /// Offset of the first buffered chunk (`u64::MAX` when nothing is buffered).
+    fn first_buffered(&self) -> u64 {
+        self.ooo
+            .as_ref()
+            .and_then(|m| m.keys().next().copied())
+            .unwrap_or(u64::MAX)
+    }
+
     /// Whether the next byte to deliver is missing and acknowledged: a hole that
-    /// [`Reasm::declare_acked_hole`] would turn into a gap.
-    pub(crate) fn at_acked_hole(&self) -> bool {
-        self.acked > self.next
-            && self
-                .ooo
-                .as_ref()
-                .and_then(|m| m.keys().next())
-                .is_none_or(|&first| first > self.next)
+    /// [`Reasm::declare_acked_hole`] turns into a gap.
+    fn at_acked_hole(&self) -> bool {
+        self.acked > self.next && self.first_buffered() > self.next
     }
 
     /// Give up waiting for the first acknowledged hole: it becomes a gap now. Buffered bytes
     /// after it are not delivered yet (`drain_ready`), so the caller can first pass on what
     /// the other direction sent in between.
-    pub(crate) fn declare_acked_hole<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
+    fn declare_acked_hole<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, ts: i64) {
         if self.acked <= self.next {
             return;
         }
         let since = self.hole_since.get().map_or(ts, |(_, t)| t);
-        let first = self
-            .ooo
-            .as_ref()
-            .and_then(|m| m.keys().next().copied())
-            .unwrap_or(u64::MAX);
-        let upto = first.min(self.acked);
+        let upto = self.first_buffered().min(self.acked);
         let lost = upto - self.next;
         cx.sink.on_event(
             ts,
@@ -550,10 +546,23 @@ impl Reasm {
         self.gap(cx, since, lost);
     }
 
-    /// After a declared hole: deliver the buffered bytes now in order that were captured by
-    /// `by`, sent before what the other direction sent at `by` had arrived.
-    pub(crate) fn deliver_captured_by<S: StreamSink>(&mut self, cx: &mut Ctx<'_, S>, by: i64) {
-        self.drain_captured_by(cx, None, by);
+    /// Give up waiting for every acknowledged hole, not only the first: the other
+    /// direction's held bytes wait for all of them (a capture dropping packets often loses
+    /// two segments of one response). After each gap, the buffered bytes captured by `by`
+    /// (sent before the other direction's held bytes arrived) are delivered; the rest wait
+    /// (`drain_ready`), so the caller can first pass on the held bytes.
+    pub(crate) fn declare_acked_holes<S: StreamSink>(
+        &mut self,
+        cx: &mut Ctx<'_, S>,
+        ts: i64,
+        by: Option<i64>,
+    ) {
+        while self.at_acked_hole() {
+            self.declare_acked_hole(cx, ts);
+            if let Some(by) = by {
+                self.drain_captured_by(cx, None, by);
+            }
+        }
     }
 
     /// Deliver what became in order after a declared hole, and start waiting on the next

@@ -56,6 +56,25 @@ print(f"{secs:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 PY
 }
 
+# copies N: wall seconds and peak RSS of N independent 1-thread analyze runs started at once,
+# each into its own output directory. They share nothing but the machine, so THREADS x (one
+# run alone) / (N at once) is the most any parallel design can gain here: the machine's own
+# ceiling, which on a VM whose vCPUs share physical cores and caches is below THREADS.
+copies() {
+    python3 - "$1" "$BIN" "$CAP" "$DIR" <<'PY'
+import resource, subprocess, sys, time
+n, binary, cap, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+t = time.perf_counter()
+procs = [subprocess.Popen([binary, "analyze", cap, "-o", f"{out}/out-copy-{i}", "--force", "-q", "-j", "1"],
+                          stdout=subprocess.DEVNULL) for i in range(n)]
+codes = [p.wait() for p in procs]
+secs = time.perf_counter() - t
+if any(codes):
+    sys.exit(f"copies: an analyze run failed ({codes})")
+print(f"{secs:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+PY
+}
+
 # run LABEL REPEAT CMD...: the fastest of REPEAT runs (this is a shared VM: the minimum is the
 # least disturbed figure) and the largest peak RSS seen.
 run() {
@@ -89,6 +108,10 @@ for _ in $(seq "$ROUNDS"); do
             [ "$peak" -gt "${peak_of[$kind-$t]:-0}" ] && peak_of[$kind-$t]=$peak
         done
     done
+    if [ "$THREADS" -gt 1 ]; then
+        read -r secs _ < <(copies "$THREADS")
+        secs_of[copies]+="$secs "
+    fi
 done
 {
 echo "| run | threads | seconds (median of $ROUNDS; min-max) | GB/s | M packets/s | peak RSS MB |"
@@ -150,6 +173,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo
 echo "analyze / walk floor: $(ratio "${walk[1]}" "${analyze[1]}") at 1 thread, $(ratio "${walk[$THREADS]}" "${analyze[$THREADS]}") at $THREADS"
 echo "analyze speedup, $THREADS threads over 1: $(ratio "${analyze[1]}" "${analyze[$THREADS]}")x"
+if [ "$THREADS" -gt 1 ]; then
+    copies_secs=$(tr ' ' '\n' <<< "${secs_of[copies]}" | awk 'NF' | median)
+    ceiling=$(awk -v a="${analyze[1]}" -v c="$copies_secs" -v n="$THREADS" 'BEGIN{printf "%.2f", n*a/c}')
+    echo "machine ceiling: $THREADS independent 1-thread runs at once took $copies_secs s (median), so the machine gives $THREADS fully independent processes ${ceiling}x; $THREADS threads of one run reach $(awk -v a="${analyze[1]}" -v t="${analyze[$THREADS]}" -v c="$ceiling" 'BEGIN{printf "%.0f", 100*a/t/c}') % of that"
+fi
 for o in "${others[@]}"; do
     read -r name secs <<< "$o"
     echo "analyze at $THREADS threads is $(ratio "$secs" "${analyze[$THREADS]}")x faster than $name"

@@ -6,16 +6,6 @@ mod common;
 
 use common::*;
 
-const FATES: [&str; 7] = [
-    "packets_tcp",
-    "packets_udp",
-    "packets_other_ip",
-    "packets_non_ip",
-    "packets_truncated",
-    "packets_malformed",
-    "packets_unsupported_linktype",
-];
-
 #[test]
 fn every_manifest_capture_is_counted_like_capinfos() {
     let Some(shared) = shared_captures("every_manifest_capture_is_counted_like_capinfos") else {

@@ -17,7 +17,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Row, Value, repo, rows, tmp, wirehouse};
+use common::{FATES, Row, Value, repo, rows, tmp, wirehouse};
 
 /// xorshift64*: a seeded generator, so that a failing case can be replayed by its seed.
 struct Rng(u64);
@@ -199,18 +199,7 @@ fn int(r: &Row, k: &str) -> i64 {
 
 /// Every packet has exactly one fate, damaged file or not.
 fn assert_accounted(case: &str, r: &Row) {
-    let fates: i64 = [
-        "packets_tcp",
-        "packets_udp",
-        "packets_other_ip",
-        "packets_non_ip",
-        "packets_truncated",
-        "packets_malformed",
-        "packets_unsupported_linktype",
-    ]
-    .iter()
-    .map(|k| int(r, k))
-    .sum();
+    let fates: i64 = FATES.iter().map(|k| int(r, k)).sum();
     assert_eq!(fates, int(r, "packets"), "{case}: fates sum to the packets");
 }
 

@@ -12,6 +12,18 @@ use arrow_array::types::{Int64Type, TimestampNanosecondType, UInt8Type, UInt16Ty
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+/// The `captures` table's fate columns: every packet is counted in exactly one, so they sum
+/// to `packets`.
+pub const FATES: [&str; 7] = [
+    "packets_tcp",
+    "packets_udp",
+    "packets_other_ip",
+    "packets_non_ip",
+    "packets_truncated",
+    "packets_malformed",
+    "packets_unsupported_linktype",
+];
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

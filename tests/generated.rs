@@ -617,6 +617,22 @@ fn a_flood_of_half_open_connections_stays_within_the_cap() {
     assert!((0.0..=100.0).contains(&cpu[2]), "system share {cpu:?}");
     let expected = 100.0 * cpu[1] / (cpu[0] + cpu[1]);
     assert!((cpu[2] - expected).abs() < 1.0, "system share {cpu:?}");
+    // How busy the window loop kept the threads: task time over threads x wall time, a
+    // share, and the figures it is computed from printed beside it.
+    let lp: Vec<f64> = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("window loop: threads busy "))
+        .map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == '(' || c == ';')
+                .filter_map(|w| w.parse().ok())
+                .collect()
+        })
+        .expect("--stats reports how busy the window loop was");
+    assert_eq!(lp.len(), 4, "share, task ms, threads, wall ms: {lp:?}");
+    assert!((0.0..=100.0).contains(&lp[0]), "{lp:?}");
+    assert!(lp[1] > 0.0 && lp[2] >= 1.0 && lp[3] > 0.0, "{lp:?}");
+    let share = (100.0 * lp[1] / (lp[2] * lp[3])).min(100.0);
+    assert!((lp[0] - share).abs() <= 1.0, "{lp:?}");
 }
 
 #[test]

@@ -255,6 +255,17 @@ fn print_summary(
             ms(&s.stages.analyze_ns),
             ms(&s.stages.write_ns)
         );
+        if let Some(u) = s.stages.loop_utilisation(threads) {
+            // Below about 90 % at many cores, the window hand-offs or the serial steps between
+            // windows are what limits the run, not the per-packet work.
+            println!(
+                "  window loop: threads busy {:.0} % of it ({:.1} ms of tasks over {} x {:.1} ms; the rest is waiting at window hand-offs and serial steps)",
+                100.0 * u,
+                ms(&s.stages.tasks_ns),
+                threads,
+                ms(&s.stages.loop_wall_ns)
+            );
+        }
         println!(
             "  out-of-order buffers: peak {} bytes (each shard's peak, summed; cap {} MiB per input stream, {} MiB per connection direction)",
             s.ooo_peak_bytes, a.max_ooo_total_mib, a.max_ooo_mib

@@ -98,6 +98,8 @@ pub(crate) struct FrameCtx<'f> {
     pub(crate) filter: PacketFilter<'f>,
     /// Shard queues of processed windows, emptied, to be filled again.
     pub(crate) pool: &'f QueuePool,
+    /// Where each range adds the time it took (`StageTimes::tasks_ns`).
+    pub(crate) busy_ns: &'f std::sync::atomic::AtomicU64,
 }
 
 /// Segments per queue chunk: 7 KiB. A queue wastes at most one partly filled chunk, and at two
@@ -457,13 +459,16 @@ pub(crate) fn frame_window(
     let mut outs: Vec<Option<RangeOut>> = (0..ranges)
         .into_par_iter()
         .map(|k| {
+            let t = std::time::Instant::now();
             let limit = cut(k + 1);
             let start = if k == 0 {
                 Some(0)
             } else {
                 framer.find_boundary(buf, cut(k), limit)
             };
-            start.map(|s| frame_range(buf, base, framer, s, limit, ctx))
+            let out = start.map(|s| frame_range(buf, base, framer, s, limit, ctx));
+            busy(ctx, t);
+            out
         })
         .collect();
     // Stitch: each range must start where the previous one ended, with its state.
@@ -493,7 +498,9 @@ pub(crate) fn frame_window(
             continue;
         } else {
             let framer_now = prev.framer_after.clone();
+            let t = std::time::Instant::now();
             done.push(frame_range(buf, base, &framer_now, expected, limit, ctx));
+            busy(ctx, t);
         }
     }
     let last = done.last();
@@ -507,6 +514,15 @@ pub(crate) fn frame_window(
         framer_after,
         datagrams: Vec::new(),
     }
+}
+
+/// Add the time since `t` to the run's task time (`--stats`: how busy the window loop kept
+/// the threads).
+fn busy(ctx: &FrameCtx<'_>, t: std::time::Instant) {
+    ctx.busy_ns.fetch_add(
+        t.elapsed().as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 /// Resolve a payload reference.

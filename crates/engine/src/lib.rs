@@ -136,6 +136,23 @@ pub struct StageTimes {
     /// Building batches and writing Parquet (the part done while analysing is also in
     /// `analyze_ns`).
     pub write_ns: AtomicU64,
+    /// Time threads spent inside the window loop's parallel tasks (framing ranges and
+    /// shard jobs), summed over threads.
+    pub tasks_ns: AtomicU64,
+    /// Wall time of the phase that runs the window loops, from the first window read to the
+    /// last window analysed (streams read side by side overlap inside it).
+    pub loop_wall_ns: AtomicU64,
+}
+
+impl StageTimes {
+    /// How busy the threads were in the window loop: task time over `threads` times its wall
+    /// time. What is missing is time spent waiting at window hand-offs or on the serial
+    /// steps between windows (stitching ranges, IP fragments), the part that would grow with
+    /// the core count if the loop serialised. `None` before any window ran.
+    pub fn loop_utilisation(&self, threads: usize) -> Option<f64> {
+        let wall = self.loop_wall_ns.load(Ordering::Relaxed) as f64 * threads.max(1) as f64;
+        (wall > 0.0).then(|| (self.tasks_ns.load(Ordering::Relaxed) as f64 / wall).min(1.0))
+    }
 }
 
 /// What a run did.
@@ -267,6 +284,7 @@ fn run_on_pool(
             });
         }
     });
+    let loop_started = Instant::now();
     if cfg.merge {
         run_stream(&run, &merge_order(files));
     } else {
@@ -303,6 +321,9 @@ fn run_on_pool(
             run_stream(&run, std::slice::from_ref(f));
         }
     }
+    run.stages
+        .loop_wall_ns
+        .fetch_add(loop_started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     if let Some(ds) = ds {
         // The rows left in each worker's builders are written by `Dataset::finish`, together
         // with closing the part files: one set of jobs on the run's threads, biggest first.
@@ -562,6 +583,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
         shards: st.shards.len(),
         filter: cfg.filter.as_ref(),
         pool: &pool,
+        busy_ns: &run.stages.tasks_ns,
     };
     // Framing ranges per window. The next window is framed while the shards analyse this one,
     // and whichever finishes last holds the other thread at the hand-off: the tail is at most
@@ -782,10 +804,13 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
     let file = st.file.clone();
     let ctx = run.shard_ctx(&file);
     let framed = &*framed;
-    st.shards
-        .par_iter_mut()
-        .enumerate()
-        .for_each(|(i, shard)| run.with_rows(|rows| shard.process(i, framed, window, &ctx, rows)));
+    st.shards.par_iter_mut().enumerate().for_each(|(i, shard)| {
+        let t = Instant::now();
+        run.with_rows(|rows| shard.process(i, framed, window, &ctx, rows));
+        run.stages
+            .tasks_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    });
 }
 
 #[cfg(test)]
@@ -807,6 +832,20 @@ mod tests {
             b.resize(b.len() + len, 0);
         }
         b
+    }
+
+    #[test]
+    fn loop_utilisation_is_task_time_over_thread_time() {
+        let s = StageTimes::default();
+        assert_eq!(s.loop_utilisation(2), None, "no window ran");
+        s.loop_wall_ns.store(100, Ordering::Relaxed);
+        s.tasks_ns.store(150, Ordering::Relaxed);
+        assert_eq!(s.loop_utilisation(2), Some(0.75));
+        assert_eq!(
+            s.loop_utilisation(1),
+            Some(1.0),
+            "timer rounding never exceeds 100 %"
+        );
     }
 
     #[test]

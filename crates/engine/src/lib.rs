@@ -136,8 +136,9 @@ pub struct StageTimes {
     /// Building batches and writing Parquet (the part done while analysing is also in
     /// `analyze_ns`).
     pub write_ns: AtomicU64,
-    /// Time threads spent inside the window loop's parallel tasks (framing ranges and
-    /// shard jobs), summed over threads.
+    /// Time threads spent inside the window loop's parallel tasks (framing ranges, shard
+    /// jobs, and ending the connections still open at the end of a stream), summed over
+    /// threads.
     pub tasks_ns: AtomicU64,
     /// Wall time of the phase that runs the window loops, from the first window read to the
     /// last window analysed (streams read side by side overlap inside it).
@@ -456,7 +457,11 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     // batch written now (a row group to compress) would keep one core busy while the others
     // run out of shards; what is left is written with the part files' close, in parallel.
     st.shards.par_iter_mut().for_each(|s| {
+        let t = Instant::now();
         run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| s.finish(&ctx, b));
+        run.stages
+            .tasks_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
     });
     if let Some(last) = rows.last_mut() {
         add_shard_stats(run, &mut st, last);

@@ -173,6 +173,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo
 echo "analyze / walk floor: $(ratio "${walk[1]}" "${analyze[1]}") at 1 thread, $(ratio "${walk[$THREADS]}" "${analyze[$THREADS]}") at $THREADS"
 echo "analyze speedup, $THREADS threads over 1: $(ratio "${analyze[1]}" "${analyze[$THREADS]}")x"
+# Where one run at all threads spends its time, from its own --stats: per-stage times and how
+# busy the window loop kept the threads (what would fall if the loop serialised at more cores).
+$BIN analyze "$CAP" -o "$DIR/out-$THREADS" --force --stats -j "$THREADS" 2>/dev/null \
+    | grep -E '^  (cpu:|stages |window loop:)' | sed "s/^  /one --stats run at $THREADS threads: /"  || true
 if [ "$THREADS" -gt 1 ]; then
     copies_secs=$(tr ' ' '\n' <<< "${secs_of[copies]}" | awk 'NF' | median)
     ceiling=$(awk -v a="${analyze[1]}" -v c="$copies_secs" -v n="$THREADS" 'BEGIN{printf "%.2f", n*a/c}')

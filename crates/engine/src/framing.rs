@@ -467,7 +467,7 @@ pub(crate) fn frame_window(
                 framer.find_boundary(buf, cut(k), limit)
             };
             let out = start.map(|s| frame_range(buf, base, framer, s, limit, ctx));
-            busy(ctx, t);
+            crate::add_elapsed(ctx.busy_ns, t);
             out
         })
         .collect();
@@ -500,7 +500,7 @@ pub(crate) fn frame_window(
             let framer_now = prev.framer_after.clone();
             let t = std::time::Instant::now();
             done.push(frame_range(buf, base, &framer_now, expected, limit, ctx));
-            busy(ctx, t);
+            crate::add_elapsed(ctx.busy_ns, t);
         }
     }
     let last = done.last();
@@ -514,15 +514,6 @@ pub(crate) fn frame_window(
         framer_after,
         datagrams: Vec::new(),
     }
-}
-
-/// Add the time since `t` to the run's task time (`--stats`: how busy the window loop kept
-/// the threads).
-fn busy(ctx: &FrameCtx<'_>, t: std::time::Instant) {
-    ctx.busy_ns.fetch_add(
-        t.elapsed().as_nanos() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
 }
 
 /// Resolve a payload reference.

@@ -145,6 +145,11 @@ pub struct StageTimes {
     pub loop_wall_ns: AtomicU64,
 }
 
+/// Add the time since `t` to a stage counter.
+pub(crate) fn add_elapsed(ns: &AtomicU64, t: Instant) {
+    ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
 impl StageTimes {
     /// How busy the threads were in the window loop: task time over `threads` times its wall
     /// time. What is missing is time spent waiting at window hand-offs or on the serial
@@ -459,9 +464,7 @@ fn run_stream(run: &Run<'_>, files: &[InputFile]) {
     st.shards.par_iter_mut().for_each(|s| {
         let t = Instant::now();
         run.with_rows_flushing_at(FINISH_BATCH_ROWS, |b| s.finish(&ctx, b));
-        run.stages
-            .tasks_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        add_elapsed(&run.stages.tasks_ns, t);
     });
     if let Some(last) = rows.last_mut() {
         add_shard_stats(run, &mut st, last);
@@ -600,20 +603,17 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
     let mut counts = Counts::default();
     let mut error: Option<(String, u64)> = None;
     let mut size = cfg.window_bytes.max(64 << 10);
-    let timed = |ns: &AtomicU64, t: Instant| {
-        ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    };
 
     let t = Instant::now();
     let mut window = match source.window(first as u64, size, None) {
         Ok(w) => w,
         Err(e) => return error_row(f, format!("read failed: {e}")),
     };
-    timed(&run.stages.read_ns, t);
+    add_elapsed(&run.stages.read_ns, t);
     let mut framer = framer;
     let t = Instant::now();
     let mut framed = frame_window(&window, window.base, &framer, ranges, &ctx);
-    timed(&run.stages.frame_ns, t);
+    add_elapsed(&run.stages.frame_ns, t);
     // The window analysed last: unmapped while the next one is analysed, not between the two.
     // Unmapping 32 MiB took about a millisecond, with every worker waiting for the loop.
     let mut retired: Option<wirehouse_capture::source::Window> = None;
@@ -655,7 +655,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
                     break;
                 }
             }
-            timed(&run.stages.read_ns, t);
+            add_elapsed(&run.stages.read_ns, t);
             framed = frame_window(&window, window.base, &framer, ranges, &ctx);
             continue;
         }
@@ -666,7 +666,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
             || {
                 let t = Instant::now();
                 process_window(run, st, &mut framed, &window);
-                timed(&run.stages.analyze_ns, t);
+                add_elapsed(&run.stages.analyze_ns, t);
             },
             || {
                 if let Some(w) = retired.take() {
@@ -676,10 +676,10 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
                     let t = Instant::now();
                     match source.window(start, size, Some(&window)) {
                         Ok(w) => {
-                            timed(&run.stages.read_ns, t);
+                            add_elapsed(&run.stages.read_ns, t);
                             let t = Instant::now();
                             let fw = frame_window(&w, w.base, &framer, ranges, &ctx);
-                            timed(&run.stages.frame_ns, t);
+                            add_elapsed(&run.stages.frame_ns, t);
                             next = Some((w, fw));
                         }
                         Err(e) => read_error = Some((format!("read failed: {e}"), start)),
@@ -812,9 +812,7 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
     st.shards.par_iter_mut().enumerate().for_each(|(i, shard)| {
         let t = Instant::now();
         run.with_rows(|rows| shard.process(i, framed, window, &ctx, rows));
-        run.stages
-            .tasks_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        add_elapsed(&run.stages.tasks_ns, t);
     });
 }
 

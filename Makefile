@@ -4,7 +4,7 @@ PY := .venv/bin/python
 DEMO_CAPTURE := datasets/loopback/http-loopback.pcap
 DEMO_OUT := out/demo
 
-.PHONY: all build demo test test-rust test-python lint bench bench-criterion throughput pyenv clean
+.PHONY: all build demo test test-rust test-python lint bench bench-criterion throughput pgo pyenv clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench-criterion:
 
 throughput:
 	./scripts/throughput.sh
+
+## A profile-guided build in out/pgo/wirehouse (optional; about 8 minutes). Benchmark it with
+## BIN=out/pgo/wirehouse ./scripts/throughput.sh
+pgo:
+	./scripts/pgo.sh
 
 clean:
 	$(CARGO) clean

@@ -7,6 +7,7 @@
 #   KEEP=1 ./scripts/throughput.sh         # keep the generated capture in out/bench
 #   ROUNDS=11 ./scripts/throughput.sh      # interleaved rounds of walk/analyze runs (default 7)
 #   CACHE=small ./scripts/throughput.sh    # page cache in 4 KiB folios instead of 2 MiB
+#   BIN=out/pgo/wirehouse ./scripts/throughput.sh   # another build (`make pgo`'s)
 # A second capture of the same size with small bodies (API calls) is analysed too, and its
 # requests per second reported.
 set -euo pipefail
@@ -20,7 +21,8 @@ CAP=$DIR/http-$SIZE.pcap
 SMALL=$DIR/http-small-$SIZE.pcap
 mkdir -p "$DIR"
 cargo build --release --locked -p wirehouse -p wirehouse-gen >&2
-BIN=./target/release/wirehouse
+BIN=${BIN:-./target/release/wirehouse}
+echo "binary: $BIN" >&2
 if [ ! -f "$CAP" ]; then
     echo "generating $SIZE capture ..." >&2
     ./target/release/wirehouse-gen --out "$CAP" --size "$SIZE" --seed 1 --truth "$DIR/truth-$SIZE" >&2
@@ -188,5 +190,6 @@ for o in "${others[@]}"; do
 done
 echo "page cache ($CACHE): $cache_state before the runs, $(python3 scripts/pagecache.py report "$CAP") after"
 echo "capture: $CAP, $bytes bytes, $packets packets; machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo "no git")$(git diff --quiet 2>/dev/null || echo ", with uncommitted changes"))"
 } | tee "$DIR/RESULTS.md"
 [ -n "${KEEP:-}" ] || rm -f "$CAP" "$SMALL"

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 use wirehouse_capture::{Framer, Packet, Stop, TS_UNKNOWN};
 use wirehouse_decode::{Decoded, Fate, Fragment, decode};
-use wirehouse_flow::{Addr, Endpoint, FlowKey, TcpFlags, TcpOptions, Vlans, shard_index};
+use wirehouse_flow::{Addr, FlowKey, TcpFlags, TcpOptions, Vlans, shard_index};
 
 use crate::stats::Counts;
 
@@ -32,9 +32,12 @@ pub(crate) enum PayloadRef {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SegRef {
     pub(crate) ts_ns: i64,
-    pub(crate) src: Endpoint,
-    pub(crate) dst: Endpoint,
-    pub(crate) vlans: Vlans,
+    /// The flow's canonical key and hash: what routes the segment and what the shard looks
+    /// its connection up by, carried rather than both endpoints so that the key is put in
+    /// order and hashed once, here.
+    pub(crate) key: Keyed,
+    /// Whether the sender is `key.lo` ([`FlowKey::oriented`]).
+    pub(crate) src_is_lo: bool,
     pub(crate) seq: u32,
     pub(crate) ack: u32,
     pub(crate) flags: TcpFlags,
@@ -44,9 +47,24 @@ pub(crate) struct SegRef {
     pub(crate) wire_len: u32,
     /// Offset of the packet's record in the capture stream.
     pub(crate) file_offset: u64,
-    /// The flow's [`FlowKey::shard_hash`], computed once here for routing and reused by the
-    /// shard's connection table.
-    pub(crate) flow_hash: u64,
+}
+
+/// A connection table key: the flow key with its [`FlowKey::shard_hash`], computed once when
+/// the segment is routed, so that the shard's table does not hash the key a second time
+/// (ordered and compared by the key alone; the hash is a function of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Keyed {
+    pub(crate) key: FlowKey,
+    pub(crate) hash: u64,
+}
+
+impl Keyed {
+    pub(crate) fn new(key: FlowKey) -> Keyed {
+        Keyed {
+            key,
+            hash: key.shard_hash(),
+        }
+    }
 }
 
 /// An IP fragment waiting for the (serial) reassembly step.
@@ -318,14 +336,14 @@ fn frame_range(
                     counts.filtered += 1;
                     return;
                 }
-                let flow_hash = FlowKey::new(s.src, s.dst, t.vlans).shard_hash();
+                let (key, src_is_lo) = FlowKey::oriented(s.src, s.dst, t.vlans);
+                let key = Keyed::new(key);
                 let off = (s.payload.as_ptr() as usize).wrapping_sub(buf_ptr);
-                shards[shard_index(flow_hash, ctx.shards)].push(
+                shards[shard_index(key.hash, ctx.shards)].push(
                     SegRef {
                         ts_ns: s.ts_ns,
-                        src: s.src,
-                        dst: s.dst,
-                        vlans: t.vlans,
+                        key,
+                        src_is_lo,
                         seq: s.seq,
                         ack: s.ack,
                         flags: s.flags,
@@ -337,7 +355,6 @@ fn frame_range(
                         },
                         wire_len: s.wire_len,
                         file_offset: p.file_offset,
-                        flow_hash,
                     },
                     &mut spare,
                 );
@@ -537,13 +554,17 @@ pub(crate) fn known_ts(ts: i64, clock: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wirehouse_flow::Endpoint;
 
     fn segment(seq: u32) -> SegRef {
         SegRef {
             ts_ns: 0,
-            src: Endpoint::default(),
-            dst: Endpoint::default(),
-            vlans: Vlans::default(),
+            key: Keyed::new(FlowKey::new(
+                Endpoint::default(),
+                Endpoint::default(),
+                Vlans::default(),
+            )),
+            src_is_lo: true,
             seq,
             ack: 0,
             flags: TcpFlags::default(),
@@ -552,7 +573,6 @@ mod tests {
             payload: PayloadRef::Window { off: 0, len: 0 },
             wire_len: 0,
             file_offset: 0,
-            flow_hash: 0,
         }
     }
 

@@ -47,7 +47,7 @@ use wirehouse_output::{Dataset, OutputError, Table, TableBuilders};
 pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
 
-use framing::{FrameCtx, FramedWindow, PayloadRef, QueuePool, SegRef, frame_window};
+use framing::{FrameCtx, FramedWindow, Keyed, PayloadRef, QueuePool, SegRef, frame_window};
 use shard::{Shard, ShardCtx};
 use stats::Counts;
 
@@ -782,11 +782,11 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
                 continue;
             }
             let off = (seg.payload.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize) as u32;
+            let (key, src_is_lo) = FlowKey::oriented(seg.src, seg.dst, t.vlans);
             let r = SegRef {
                 ts_ns: seg.ts_ns,
-                src: seg.src,
-                dst: seg.dst,
-                vlans: t.vlans,
+                key: Keyed::new(key),
+                src_is_lo,
                 seq: seg.seq,
                 ack: seg.ack,
                 flags: seg.flags,
@@ -799,9 +799,8 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
                 },
                 wire_len: seg.wire_len,
                 file_offset: fr.file_offset,
-                flow_hash: FlowKey::new(seg.src, seg.dst, t.vlans).shard_hash(),
             };
-            let s = wirehouse_flow::shard_index(r.flow_hash, shards);
+            let s = wirehouse_flow::shard_index(r.key.hash, shards);
             // Keep the queue in capture order: the datagram completes at its last fragment.
             framed.ranges[k].shards[s].insert_in_order(r);
         }

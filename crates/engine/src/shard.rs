@@ -18,7 +18,7 @@ use wirehouse_tcp::{ConnSummary, Connection, EndReason, EventKind, StreamSink};
 
 use crate::app::{App, AppCtx, Meta, us};
 use crate::flows::{FlowWriter, FlowsOut};
-use crate::framing::{FramedWindow, SegQueue, SegRef, known_ts, payload};
+use crate::framing::{FramedWindow, Keyed, SegQueue, SegRef, known_ts, payload};
 use crate::table::{Stored, Table};
 
 /// Per-file counters a shard accumulates (taken when a file ends).
@@ -71,7 +71,6 @@ struct Entry {
     /// Bytes the connection held back (out of order, or waiting on the other direction)
     /// after its last segment, as counted in the shard's [`OooAccount`].
     ooo: usize,
-    vlans: Vlans,
     /// The analyzer's buffers were given back when the connection closed.
     released: bool,
     /// In [`OooAccount::holding`].
@@ -92,15 +91,6 @@ impl Entry {
             prefetch_bytes(first, len);
         }
     }
-}
-
-/// A connection table key: the flow key with the hash framing already computed to route the
-/// packet, so the table does not hash the key a second time (ordered and compared by the key
-/// alone; the hash is a function of it).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Keyed {
-    key: FlowKey,
-    hash: u64,
 }
 
 impl Stored for Entry {
@@ -218,13 +208,13 @@ impl OooAccount {
     /// Note what `e` (at `key`) holds back after a segment; true when the shard is over
     /// `budget`.
     #[inline]
-    fn update(&mut self, key: Keyed, e: &mut Entry, budget: usize) -> bool {
+    fn update(&mut self, key: &Keyed, e: &mut Entry, budget: usize) -> bool {
         let now = e.tcp.buffered_bytes();
         if now == e.ooo {
             return false; // nearly every segment: nothing was or is buffered
         }
         if !e.listed {
-            self.holding.push(key);
+            self.holding.push(*key);
             e.listed = true;
         }
         // `total` includes `e.ooo`, so this cannot wrap.
@@ -336,10 +326,10 @@ impl Shard {
             prefetch(r);
         }
         for r in segments().take(AHEAD[1]) {
-            self.conns.prefetch_slot(r.flow_hash);
+            self.conns.prefetch_slot(r.key.hash);
         }
         for r in segments().take(AHEAD[2]) {
-            if let Some(e) = self.conns.get_by_hash(r.flow_hash) {
+            if let Some(e) = self.conns.get_by_hash(r.key.hash) {
                 e.prefetch();
             }
         }
@@ -350,11 +340,11 @@ impl Shard {
                 prefetch(a);
             }
             if let Some(a) = slot_at.next() {
-                self.conns.prefetch_slot(a.flow_hash);
+                self.conns.prefetch_slot(a.key.hash);
             }
             if let Some(e) = entry_at
                 .next()
-                .and_then(|a| self.conns.get_by_hash(a.flow_hash))
+                .and_then(|a| self.conns.get_by_hash(a.key.hash))
             {
                 e.prefetch();
             }
@@ -368,8 +358,8 @@ impl Shard {
         self.clock = self.clock.max(ts);
         let seg = Segment {
             ts_ns: ts,
-            src: r.src,
-            dst: r.dst,
+            src: r.key.key.src(r.src_is_lo),
+            dst: r.key.key.dst(r.src_is_lo),
             seq: r.seq,
             ack: r.ack,
             flags: r.flags,
@@ -378,12 +368,9 @@ impl Shard {
             payload: data,
             wire_len: r.wire_len,
         };
-        let key = Keyed {
-            key: FlowKey::new(r.src, r.dst, r.vlans),
-            hash: r.flow_hash,
-        };
+        let key = &r.key;
         debug_assert_eq!(key.hash, key.key.shard_hash());
-        if let Some(e) = self.conns.get_mut(&key) {
+        if let Some(e) = self.conns.get_mut(key) {
             let idle = ts.saturating_sub(e.tcp.last_ts());
             let reason = if e.tcp.starts_new_connection(&seg) {
                 Some(EndReason::Closed)
@@ -402,7 +389,7 @@ impl Shard {
                     return;
                 }
                 Some(reason) => {
-                    if let Some(old) = self.take(&key) {
+                    if let Some(old) = self.take(key) {
                         let at = old.tcp.last_ts();
                         self.retire(old, reason, at, ctx, rows);
                     }
@@ -422,17 +409,16 @@ impl Shard {
                 let n = self.flow_names.entry(key.key).or_insert(0);
                 let reuse = *n;
                 *n += 1;
-                App::Flow(Box::new(FlowWriter::new(reuse, r.vlans.outer)))
+                App::Flow(Box::new(FlowWriter::new(reuse, r.key.key.vlans.outer)))
             }
             None => App::new(),
         };
         let mut e = Box::new(Entry {
-            key,
+            key: *key,
             tcp,
             app,
             conn_id: content_id(ctx.file, r.file_offset) as i64,
             file: ctx.file.clone(),
-            vlans: r.vlans,
             released: false,
             ooo: 0,
             listed: false,
@@ -536,7 +522,7 @@ impl Shard {
             with_sink(e, ctx, rows, |tcp, sink| {
                 tcp.give_up_buffered_holes(ts, ctx.ooo_budget, ctx.tcp, sink)
             });
-            self.ooo.update(k, e, usize::MAX);
+            self.ooo.update(&k, e, usize::MAX);
         }
     }
 
@@ -643,7 +629,7 @@ impl Shard {
             None => (0, 0, None),
         };
         self.stats.requests += u64::from(requests);
-        let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, false);
+        let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.key.key.vlans, false);
         rows.connections.append(&connection_row(
             &meta,
             &summary,
@@ -732,7 +718,13 @@ fn with_sink<R>(
     rows: &mut TableBuilders,
     f: impl FnOnce(&mut Connection, &mut ConnSink<'_>) -> R,
 ) -> R {
-    let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.vlans, ctx.flows.is_some());
+    let meta = Meta::of(
+        &e.tcp,
+        e.conn_id,
+        &e.file,
+        e.key.key.vlans,
+        ctx.flows.is_some(),
+    );
     let mut sink = ConnSink {
         app: &mut e.app,
         cx: AppCtx {

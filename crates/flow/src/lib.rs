@@ -262,6 +262,29 @@ impl FlowKey {
         }
     }
 
+    /// The key of a packet from `src` to `dst`, and whether `src` is its [`FlowKey::lo`]: the
+    /// two endpoints are then [`FlowKey::src`] and [`FlowKey::dst`] of that flag, so a packet
+    /// waiting in a queue can carry its canonical key instead of both endpoints and the
+    /// key is not ordered a second time where it is looked up.
+    #[inline]
+    pub fn oriented(src: Endpoint, dst: Endpoint, vlans: Vlans) -> (FlowKey, bool) {
+        let src_is_lo = src.order_key() <= dst.order_key();
+        let (lo, hi) = if src_is_lo { (src, dst) } else { (dst, src) };
+        (FlowKey { lo, hi, vlans }, src_is_lo)
+    }
+
+    /// The sender of a packet whose [`FlowKey::oriented`] flag is `src_is_lo`.
+    #[inline]
+    pub fn src(&self, src_is_lo: bool) -> Endpoint {
+        if src_is_lo { self.lo } else { self.hi }
+    }
+
+    /// The receiver of a packet whose [`FlowKey::oriented`] flag is `src_is_lo`.
+    #[inline]
+    pub fn dst(&self, src_is_lo: bool) -> Endpoint {
+        if src_is_lo { self.hi } else { self.lo }
+    }
+
     /// A hash equal for both directions, used to pick the shard and, mixed once more, by the
     /// shard's connection table, so a packet's key is hashed once. Fixed seeds keep placement
     /// reproducible from run to run.

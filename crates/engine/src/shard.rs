@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use wirehouse_capture::{prefetch, prefetch_bytes};
 
-use wirehouse_flow::{Dir, FlowKey, Segment, Vlans, content_id};
+use wirehouse_flow::{Dir, FlowKey, Segment, content_id};
 use wirehouse_output::TableBuilders;
 use wirehouse_output::tables::{ConnectionRow, EventRow};
 use wirehouse_tcp::{ConnSummary, Connection, EndReason, EventKind, StreamSink};
@@ -71,6 +71,9 @@ struct Entry {
     /// Bytes the connection held back (out of order, or waiting on the other direction)
     /// after its last segment, as counted in the shard's [`OooAccount`].
     ooo: usize,
+    /// Whether the sender of the connection's first packet is `key.lo` (the client is either
+    /// that sender or the other end: [`Connection::client_sent_first`]).
+    first_sender_is_lo: bool,
     /// The analyzer's buffers were given back when the connection closed.
     released: bool,
     /// In [`OooAccount::holding`].
@@ -415,6 +418,7 @@ impl Shard {
         };
         let mut e = Box::new(Entry {
             key: *key,
+            first_sender_is_lo: r.src_is_lo,
             tcp,
             app,
             conn_id: content_id(ctx.file, r.file_offset) as i64,
@@ -629,7 +633,7 @@ impl Shard {
             None => (0, 0, None),
         };
         self.stats.requests += u64::from(requests);
-        let meta = Meta::of(&e.tcp, e.conn_id, &e.file, e.key.key.vlans, false);
+        let meta = Meta::of(&e, false);
         rows.connections.append(&connection_row(
             &meta,
             &summary,
@@ -663,24 +667,37 @@ impl Shard {
 }
 
 impl<'a> Meta<'a> {
-    /// The identity of `tcp`, a connection of the entry with these `conn_id`, `file` and
-    /// `vlans`. Borrows the file name: a clone of the `Arc` for every segment would make all
-    /// workers increment and decrement one shared counter, a cache line bouncing between
-    /// cores on every packet. Which SYNs were seen only `flows` asks (`want_syns`): looking
-    /// on every segment of an analysis run cost 9 instructions a packet for nothing.
-    fn of(
+    /// The identity of the entry's connection. Borrows the file name: a clone of the `Arc`
+    /// for every segment would make all workers increment and decrement one shared counter,
+    /// a cache line bouncing between cores on every packet. Which SYNs were seen only `flows`
+    /// asks (`want_syns`): looking on every segment of an analysis run cost 9 instructions a
+    /// packet for nothing.
+    fn of(e: &'a Entry, want_syns: bool) -> Meta<'a> {
+        Meta::of_parts(
+            &e.tcp,
+            e.conn_id,
+            &e.file,
+            &e.key.key,
+            e.first_sender_is_lo,
+            want_syns,
+        )
+    }
+
+    /// [`Meta::of`] from the entry's fields, for a caller that lends its connection out
+    /// mutably at the same time.
+    fn of_parts(
         tcp: &Connection,
         conn_id: i64,
         file: &'a str,
-        vlans: Vlans,
+        key: &'a FlowKey,
+        first_sender_is_lo: bool,
         want_syns: bool,
     ) -> Meta<'a> {
         Meta {
             conn_id,
             file,
-            client: tcp.client(),
-            server: tcp.server(),
-            vlans,
+            key,
+            client_is_lo: first_sender_is_lo == tcp.client_sent_first(),
             syn_seen: if want_syns {
                 [tcp.saw_syn(Dir::ToServer), tcp.saw_syn(Dir::ToClient)]
             } else {
@@ -718,11 +735,12 @@ fn with_sink<R>(
     rows: &mut TableBuilders,
     f: impl FnOnce(&mut Connection, &mut ConnSink<'_>) -> R,
 ) -> R {
-    let meta = Meta::of(
+    let meta = Meta::of_parts(
         &e.tcp,
         e.conn_id,
         &e.file,
-        e.key.key.vlans,
+        &e.key.key,
+        e.first_sender_is_lo,
         ctx.flows.is_some(),
     );
     let mut sink = ConnSink {
@@ -793,13 +811,13 @@ fn connection_row(
         first_ts: s.first_ts,
         last_ts: s.last_ts,
         duration_us: us(Some(s.last_ts - s.first_ts)).unwrap_or(0),
-        client_ip: m.client.addr.to_text(),
-        client_port: m.client.port,
-        server_ip: m.server.addr.to_text(),
-        server_port: m.server.port,
-        ip_version: m.client.addr.version(),
-        vlan: nz(m.vlans.outer),
-        inner_vlan: nz(m.vlans.inner),
+        client_ip: m.client().addr.to_text(),
+        client_port: m.client().port,
+        server_ip: m.server().addr.to_text(),
+        server_port: m.server().port,
+        ip_version: m.client().addr.version(),
+        vlan: nz(m.vlans().outer),
+        inner_vlan: nz(m.vlans().inner),
         handshake: s.handshake.as_str().to_string(),
         midstream: s.midstream,
         syn_ts: s.syn_ts,

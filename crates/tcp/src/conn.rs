@@ -453,6 +453,14 @@ impl Connection {
         ]
     }
 
+    /// Whether the client (originator) sent the first packet this connection was created
+    /// from; it did not when that packet looked like a server's reply, or once the roles were
+    /// found reversed later. Lets a caller that kept the first packet's sender name both
+    /// endpoints without copying them from here.
+    pub fn client_sent_first(&self) -> bool {
+        self.a_is_orig
+    }
+
     /// The client (originator).
     pub fn client(&self) -> Endpoint {
         if self.a_is_orig { self.a.ep } else { self.b.ep }

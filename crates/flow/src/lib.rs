@@ -191,7 +191,7 @@ pub struct Vlans {
 ///
 /// The two endpoints are stored in a canonical order (the smaller first), so a packet and its
 /// reply produce equal keys.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, Eq, PartialOrd, Ord, Debug)]
 pub struct FlowKey {
     /// The smaller endpoint.
     pub lo: Endpoint,
@@ -226,6 +226,27 @@ impl Hash for FlowKey {
                 | (self.lo.addr.v6 as u64) << 62
                 | (self.hi.addr.v6 as u64) << 63,
         );
+    }
+}
+
+/// Compared as the hash reads it (each address as one `u128`, then ports and VLANs as one
+/// `u64`), equal exactly when every field is. The derived comparison went field by field:
+/// ten compares and branches in the connection lookup every packet makes, about 1 % of a run.
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &FlowKey) -> bool {
+        let words = |k: &FlowKey| {
+            (
+                u128::from_ne_bytes(k.lo.addr.bytes),
+                u128::from_ne_bytes(k.hi.addr.bytes),
+                (k.lo.port as u64)
+                    | (k.hi.port as u64) << 16
+                    | (k.vlans.outer as u64) << 32
+                    | (k.vlans.inner as u64) << 48,
+                (k.lo.addr.v6 as u8) | (k.hi.addr.v6 as u8) << 1,
+            )
+        };
+        words(self) == words(other)
     }
 }
 
@@ -531,6 +552,54 @@ mod tests {
                     assert_eq!(k.hi, x.max(y), "{x} {y}");
                 }
             }
+        }
+    }
+
+    /// Keys are equal exactly when every field is: each field changed alone, including the
+    /// address family of otherwise equal bytes and every bit of both VLAN tags, makes a
+    /// different key; the two directions of a packet make the same one.
+    #[test]
+    fn flow_keys_are_equal_only_when_every_field_is() {
+        let (a, b) = (ep([10, 0, 0, 1], 40000), ep([10, 0, 0, 2], 80));
+        let vl = Vlans {
+            outer: 100,
+            inner: 0xc123,
+        };
+        let base = FlowKey::new(a, b, vl);
+        assert_eq!(base, FlowKey::new(b, a, vl));
+        let (key, a_is_lo) = FlowKey::oriented(b, a, vl);
+        assert_eq!(key, base);
+        assert!(!a_is_lo);
+        assert_eq!((key.src(a_is_lo), key.dst(a_is_lo)), (b, a));
+        let mut v6_bytes = [0u8; 16];
+        v6_bytes[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let v6 = Endpoint::new(Addr::v6(v6_bytes), 40000);
+        let others = [
+            FlowKey::new(v6, b, vl),
+            FlowKey::new(ep([10, 0, 0, 3], 40000), b, vl),
+            FlowKey::new(ep([10, 0, 0, 1], 40001), b, vl),
+            FlowKey::new(a, ep([10, 0, 0, 2], 81), vl),
+            FlowKey::new(a, b, Vlans { outer: 101, ..vl }),
+            FlowKey::new(
+                a,
+                b,
+                Vlans {
+                    inner: 0x4123,
+                    ..vl
+                },
+            ),
+            FlowKey::new(
+                a,
+                b,
+                Vlans {
+                    inner: 0xc122,
+                    ..vl
+                },
+            ),
+        ];
+        for (i, k) in others.iter().enumerate() {
+            assert_ne!(*k, base, "{i}");
+            assert_eq!(*k, *k);
         }
     }
 

@@ -830,7 +830,11 @@ impl Connection {
         self.pkts += 1;
         self.last_ts = self.last_ts.max(seg.ts_ns);
         self.sides(from_a).0.pkts += 1;
-        self.handshake_timing(seg, from_a);
+        // An ACK without SYN changes the handshake timing only until both figures it can
+        // set are known: past the handshake, nearly every segment skips the call.
+        if self.initial_rtt.is_none() || self.ack_ts.is_none() {
+            self.handshake_timing(seg, from_a);
+        }
         self.update_history(from_a, seg, rel_seq, len);
         self.update_window(from_a, seg, sink);
         let (_, peer) = self.sides(from_a);

@@ -311,42 +311,42 @@ impl Shard {
         ctx: &ShardCtx<'_>,
         rows: &mut TableBuilders,
     ) {
-        // This shard's segments of the window, range after range, in capture order.
-        let segments = || {
-            framed
-                .ranges
-                .iter()
-                .filter_map(move |range| range.shards.get(index))
-                .flat_map(SegQueue::chunks)
-                .flatten()
-        };
+        // This shard's segments of the window, range after range, in capture order, gathered
+        // once: walking the queues' chunks through nested iterators four times over (the
+        // segment itself and the three look-aheads below) cost more per packet than the
+        // connection lookup.
+        let segments: Vec<&SegRef> = framed
+            .ranges
+            .iter()
+            .filter_map(|range| range.shards.get(index))
+            .flat_map(SegQueue::chunks)
+            .flatten()
+            .collect();
         // Consecutive segments mostly belong to different connections, so each one's state
         // is a cold read, and so is the queue slot that names it. Each is asked for ahead of
         // time, in steps that never wait on a load: the queue slot, the table slot (its
         // address follows from the flow hash), then the entry (the table slot holds its
         // pointer). See `AHEAD`. The window's first segments get the same steps up front.
-        for r in segments().take(AHEAD[0]) {
-            prefetch(r);
+        for r in segments.iter().take(AHEAD[0]) {
+            prefetch(*r);
         }
-        for r in segments().take(AHEAD[1]) {
+        for r in segments.iter().take(AHEAD[1]) {
             self.conns.prefetch_slot(r.key.hash);
         }
-        for r in segments().take(AHEAD[2]) {
+        for r in segments.iter().take(AHEAD[2]) {
             if let Some(e) = self.conns.get_by_hash(r.key.hash) {
                 e.prefetch();
             }
         }
-        let (mut seg_at, mut slot_at) = (segments().skip(AHEAD[0]), segments().skip(AHEAD[1]));
-        let mut entry_at = segments().skip(AHEAD[2]);
-        for r in segments() {
-            if let Some(a) = seg_at.next() {
-                prefetch(a);
+        for (i, r) in segments.iter().enumerate() {
+            if let Some(a) = segments.get(i + AHEAD[0]) {
+                prefetch(*a);
             }
-            if let Some(a) = slot_at.next() {
+            if let Some(a) = segments.get(i + AHEAD[1]) {
                 self.conns.prefetch_slot(a.key.hash);
             }
-            if let Some(e) = entry_at
-                .next()
+            if let Some(e) = segments
+                .get(i + AHEAD[2])
                 .and_then(|a| self.conns.get_by_hash(a.key.hash))
             {
                 e.prefetch();

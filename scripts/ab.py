@@ -14,6 +14,12 @@ the child (wait4), so nothing runs beside the measured process.
     scripts/ab.py out/bench/http-1G.pcap /tmp/wirehouse-before target/release/wirehouse
     scripts/ab.py --rounds 31 --threads 2 out/bench/http-10G.pcap old new -- --window-mib 16
 
+The capture's page cache is put in 2 MiB folios first (`scripts/pagecache.py huge`, as
+`throughput.sh` does; `--cache small` for 4 KiB folios, `--cache keep` to leave it), and its state
+is reported again after the rounds. A file that has fallen back to 4 KiB folios (evicted and
+read again by something else) costs every run a tenth of a second of system time mapping and
+unmapping it, which hides a few percent of difference in user time.
+
 Copy the baseline binary aside first (`cp target/release/wirehouse /tmp/wirehouse-before`):
 cargo replaces the file in place. Each run writes to its own temporary directory, deleted
 afterwards. A sign test p-value under 0.05 with a median ratio a few percent from 1 is about
@@ -64,6 +70,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=21)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cache", choices=["huge", "small", "keep"], default="huge")
     p.add_argument("capture")
     p.add_argument("binaries", nargs="+")
     a = p.parse_args(argv)
@@ -74,6 +81,15 @@ def main():
     for b in a.binaries:
         if shutil.which(b) is None and not os.access(b, os.X_OK):
             p.error(f"{b}: not an executable")
+    pagecache = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pagecache.py")
+
+    def cache(action):
+        out = subprocess.run(
+            [sys.executable, pagecache, action, a.capture], capture_output=True, text=True
+        )
+        return (out.stdout or out.stderr).strip()
+
+    cache_before = cache("report" if a.cache == "keep" else a.cache)
     times = {b: [] for b in a.binaries}
     for r in range(a.rounds):
         order = a.binaries if r % 2 == 0 else a.binaries[::-1]
@@ -83,6 +99,7 @@ def main():
     print(file=sys.stderr)
     base = times[a.binaries[0]]
     print(f"{a.rounds} paired rounds, {a.threads} thread(s), {a.capture}")
+    print(f"page cache: {cache_before} before the rounds, {cache('report')} after")
     for b in a.binaries:
         t = times[b]
         med = [statistics.median(x[k] for x in t) for k in range(3)]

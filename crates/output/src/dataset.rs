@@ -309,7 +309,7 @@ impl Dataset {
             // 2-20 ms (1 GB capture, 2 threads) while the other lane waited.
             let mut part_jobs: Vec<CloseJob<'_>> = parts
                 .into_iter()
-                .map(|part| CloseJob::new(sink, JobPart::Open(part)))
+                .map(|part| CloseJob::new(sink, JobPart::Open(Box::new(part))))
                 .collect();
             while part_jobs.is_empty() || part_jobs.len() < batches.len().min(sink.writers.len()) {
                 let idx = sink.next_part.fetch_add(1, Ordering::Relaxed);
@@ -423,7 +423,8 @@ impl TableSink {
 
 /// A part file of a [`CloseJob`]: open already, or to be opened by the job.
 enum JobPart {
-    Open(Part),
+    /// Boxed: a writer is a few hundred bytes, and there are a handful of jobs.
+    Open(Box<Part>),
     /// The part's number, taken when the job was made (so file names do not depend on which
     /// thread gets to the job first).
     ToOpen(usize),
@@ -451,7 +452,7 @@ impl<'d> CloseJob<'d> {
 
     fn run(self) -> Result<(), OutputError> {
         let mut part = match self.part {
-            JobPart::Open(p) => p,
+            JobPart::Open(p) => *p,
             JobPart::ToOpen(idx) => self.sink.open_part(idx)?,
         };
         for b in &self.batches {

@@ -285,19 +285,7 @@ impl FlowKey {
     /// The key of a packet from `src` to `dst`.
     #[inline]
     pub fn new(src: Endpoint, dst: Endpoint, vlans: Vlans) -> FlowKey {
-        if src.order_key() <= dst.order_key() {
-            FlowKey {
-                lo: src,
-                hi: dst,
-                vlans,
-            }
-        } else {
-            FlowKey {
-                lo: dst,
-                hi: src,
-                vlans,
-            }
-        }
+        FlowKey::oriented(src, dst, vlans).0
     }
 
     /// The key of a packet from `src` to `dst`, and whether `src` is its [`FlowKey::lo`]: the

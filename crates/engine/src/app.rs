@@ -338,6 +338,7 @@ pub(crate) fn us(ns: Option<i64>) -> Option<i64> {
 impl HttpSink for HttpRows<'_, '_> {
     fn transaction(&mut self, t: Transaction) {
         let m = self.cx.meta;
+        let (client, server) = (m.client(), m.server());
         self.cx.rows.http.append(&HttpRow {
             conn_id: m.conn_id,
             file: m.file.to_string(),
@@ -349,10 +350,10 @@ impl HttpSink for HttpRows<'_, '_> {
             ttfb_us: us(t.ttfb_ns),
             total_us: us(t.total_ns),
             idle_before_us: us(t.idle_before_ns),
-            client_ip: m.client().addr.to_text(),
-            client_port: m.client().port,
-            server_ip: m.server().addr.to_text(),
-            server_port: m.server().port,
+            client_ip: client.addr.to_text(),
+            client_port: client.port,
+            server_ip: server.addr.to_text(),
+            server_port: server.port,
             version: t.version,
             response_version: t.response_version,
             method: t.method,

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 use wirehouse_capture::{Framer, Packet, Stop, TS_UNKNOWN};
 use wirehouse_decode::{Decoded, Fate, Fragment, decode};
-use wirehouse_flow::{Addr, FlowKey, TcpFlags, TcpOptions, Vlans, shard_index};
+use wirehouse_flow::{Addr, FlowKey, Segment, TcpFlags, TcpOptions, Vlans, shard_index};
 
 use crate::stats::Counts;
 
@@ -47,6 +47,33 @@ pub(crate) struct SegRef {
     pub(crate) wire_len: u32,
     /// Offset of the packet's record in the capture stream.
     pub(crate) file_offset: u64,
+}
+
+impl SegRef {
+    /// The queue entry for a decoded segment whose payload lies at `payload`: its flow key put
+    /// in order and hashed here, once.
+    #[inline(always)]
+    pub(crate) fn new(
+        s: &Segment<'_>,
+        vlans: Vlans,
+        payload: PayloadRef,
+        file_offset: u64,
+    ) -> SegRef {
+        let (key, src_is_lo) = FlowKey::oriented(s.src, s.dst, vlans);
+        SegRef {
+            ts_ns: s.ts_ns,
+            key: Keyed::new(key),
+            src_is_lo,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            options: s.options,
+            payload,
+            wire_len: s.wire_len,
+            file_offset,
+        }
+    }
 }
 
 /// A connection table key: the flow key with its [`FlowKey::shard_hash`], computed once when
@@ -336,28 +363,13 @@ fn frame_range(
                     counts.filtered += 1;
                     return;
                 }
-                let (key, src_is_lo) = FlowKey::oriented(s.src, s.dst, t.vlans);
-                let key = Keyed::new(key);
                 let off = (s.payload.as_ptr() as usize).wrapping_sub(buf_ptr);
-                shards[shard_index(key.hash, ctx.shards)].push(
-                    SegRef {
-                        ts_ns: s.ts_ns,
-                        key,
-                        src_is_lo,
-                        seq: s.seq,
-                        ack: s.ack,
-                        flags: s.flags,
-                        window: s.window,
-                        options: s.options,
-                        payload: PayloadRef::Window {
-                            off: off as u32,
-                            len: s.payload.len() as u32,
-                        },
-                        wire_len: s.wire_len,
-                        file_offset: p.file_offset,
-                    },
-                    &mut spare,
-                );
+                let payload = PayloadRef::Window {
+                    off: off as u32,
+                    len: s.payload.len() as u32,
+                };
+                let r = SegRef::new(s, t.vlans, payload, p.file_offset);
+                shards[shard_index(r.key.hash, ctx.shards)].push(r, &mut spare);
             }
             Decoded::Fragment(f) => {
                 counts.ip_fragments += 1;

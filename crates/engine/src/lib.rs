@@ -40,14 +40,13 @@ use wirehouse_capture::source::Source;
 use wirehouse_capture::{FrameError, FrameErrorKind, Framer, Stop};
 use wirehouse_decode::defrag::Defragmenter;
 use wirehouse_decode::{Decoded, Fate, decode_transport, linktype_name};
-use wirehouse_flow::FlowKey;
 use wirehouse_output::tables::{CaptureRow, EventRow};
 use wirehouse_output::{Dataset, OutputError, Table, TableBuilders};
 
 pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
 
-use framing::{FrameCtx, FramedWindow, Keyed, PayloadRef, QueuePool, SegRef, frame_window};
+use framing::{FrameCtx, FramedWindow, PayloadRef, QueuePool, SegRef, frame_window};
 use shard::{Shard, ShardCtx};
 use stats::Counts;
 
@@ -782,24 +781,12 @@ fn process_window(run: &Run<'_>, st: &mut StreamState, framed: &mut FramedWindow
                 continue;
             }
             let off = (seg.payload.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize) as u32;
-            let (key, src_is_lo) = FlowKey::oriented(seg.src, seg.dst, t.vlans);
-            let r = SegRef {
-                ts_ns: seg.ts_ns,
-                key: Keyed::new(key),
-                src_is_lo,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
-                window: seg.window,
-                options: seg.options,
-                payload: PayloadRef::Datagram {
-                    idx: idx as u32,
-                    off,
-                    len: seg.payload.len() as u32,
-                },
-                wire_len: seg.wire_len,
-                file_offset: fr.file_offset,
+            let payload = PayloadRef::Datagram {
+                idx: idx as u32,
+                off,
+                len: seg.payload.len() as u32,
             };
+            let r = SegRef::new(seg, t.vlans, payload, fr.file_offset);
             let s = wirehouse_flow::shard_index(r.key.hash, shards);
             // Keep the queue in capture order: the datagram completes at its last fragment.
             framed.ranges[k].shards[s].insert_in_order(r);

@@ -809,17 +809,18 @@ fn connection_row(
         })
     };
     let nz = |v: u16| (v != 0).then_some(v);
+    let (client, server) = (m.client(), m.server());
     ConnectionRow {
         conn_id: m.conn_id,
         file: m.file.to_string(),
         first_ts: s.first_ts,
         last_ts: s.last_ts,
         duration_us: us(Some(s.last_ts - s.first_ts)).unwrap_or(0),
-        client_ip: m.client().addr.to_text(),
-        client_port: m.client().port,
-        server_ip: m.server().addr.to_text(),
-        server_port: m.server().port,
-        ip_version: m.client().addr.version(),
+        client_ip: client.addr.to_text(),
+        client_port: client.port,
+        server_ip: server.addr.to_text(),
+        server_port: server.port,
+        ip_version: client.addr.version(),
         vlan: nz(m.vlans().outer),
         inner_vlan: nz(m.vlans().inner),
         handshake: s.handshake.as_str().to_string(),

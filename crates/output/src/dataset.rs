@@ -258,7 +258,7 @@ impl Dataset {
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         };
         if guard.is_none() {
-            *guard = Some(sink.open_part(sink.next_part.fetch_add(1, Ordering::Relaxed))?);
+            *guard = Some(sink.open_part(sink.take_part_number())?);
         }
         let Some(part) = guard.as_mut() else {
             return Ok(());
@@ -312,8 +312,10 @@ impl Dataset {
                 .map(|part| CloseJob::new(sink, JobPart::Open(Box::new(part))))
                 .collect();
             while part_jobs.is_empty() || part_jobs.len() < batches.len().min(sink.writers.len()) {
-                let idx = sink.next_part.fetch_add(1, Ordering::Relaxed);
-                part_jobs.push(CloseJob::new(sink, JobPart::ToOpen(idx)));
+                part_jobs.push(CloseJob::new(
+                    sink,
+                    JobPart::ToOpen(sink.take_part_number()),
+                ));
             }
             let n = part_jobs.len();
             for (job, share) in part_jobs.iter_mut().zip(share_rows(batches, n)) {
@@ -404,6 +406,11 @@ struct CloseJob<'d> {
 }
 
 impl TableSink {
+    /// The number of the table's next part file.
+    fn take_part_number(&self) -> usize {
+        self.next_part.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Open part file number `idx`.
     fn open_part(&self, idx: usize) -> Result<Part, OutputError> {
         let path = self.dir.join(format!("part-{idx:05}.parquet"));

@@ -603,9 +603,10 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
     let mut error: Option<(String, u64)> = None;
     let mut size = cfg.window_bytes.max(64 << 10);
 
-    // The first two windows start reading from disk, if they are not cached; each window's
-    // hand-off asks for the two after the next (see `Source::read_ahead`).
-    source.read_ahead(first as u64, 2 * size);
+    // The two windows after the first are read from disk while the first is (if they are
+    // not cached); each window's hand-off asks for the two after the next. A file of one
+    // window asks for nothing and starts no thread (see `Source::read_ahead`).
+    source.read_ahead(first as u64 + size as u64, 2 * size);
     let t = Instant::now();
     let mut window = match source.window(first as u64, size, None) {
         Ok(w) => w,

@@ -43,7 +43,7 @@ pub fn walk(path: &Path, window_bytes: usize, ranges: usize) -> WalkStats {
     let mut start = first as u64;
     let mut size = window_bytes;
     let mut prev = None;
-    source.read_ahead(start, 2 * size);
+    source.read_ahead(start + size as u64, 2 * size);
     loop {
         let w = match source.window(start, size, prev.as_ref()) {
             Ok(w) => w,

@@ -603,10 +603,6 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
     let mut error: Option<(String, u64)> = None;
     let mut size = cfg.window_bytes.max(64 << 10);
 
-    // The two windows after the first are read from disk while the first is (if they are
-    // not cached); each window's hand-off asks for the two after the next. A file of one
-    // window asks for nothing and starts no thread (see `Source::read_ahead`).
-    source.read_ahead(first as u64 + size as u64, 2 * size);
     let t = Instant::now();
     let mut window = match source.window(first as u64, size, None) {
         Ok(w) => w,
@@ -677,9 +673,6 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
                 }
                 if let Some(start) = next_start {
                     let t = Instant::now();
-                    // The two windows after the next: read from disk while this one is
-                    // analysed and the next framed.
-                    source.read_ahead(start.saturating_add(size as u64), 2 * size);
                     match source.window(start, size, Some(&window)) {
                         Ok(w) => {
                             add_elapsed(&run.stages.read_ns, t);

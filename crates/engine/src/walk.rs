@@ -43,7 +43,6 @@ pub fn walk(path: &Path, window_bytes: usize, ranges: usize) -> WalkStats {
     let mut start = first as u64;
     let mut size = window_bytes;
     let mut prev = None;
-    source.read_ahead(start + size as u64, 2 * size);
     loop {
         let w = match source.window(start, size, prev.as_ref()) {
             Ok(w) => w,
@@ -53,8 +52,6 @@ pub fn walk(path: &Path, window_bytes: usize, ranges: usize) -> WalkStats {
             }
         };
         let len = w.len();
-        // As `analyze` does: the windows after this one start reading from disk now.
-        source.read_ahead(w.base.saturating_add(len as u64), 2 * size);
         let n = ranges.clamp(1, (len >> 20).max(1));
         // Parallel boundary search and framing; the stitch is the same as analyze's.
         let outs: Vec<(usize, usize, usize, u64, Stop, Framer)> = (0..n)

@@ -96,6 +96,8 @@ run() {
 # minutes, so runs of one kind back to back compare badly with another kind's a minute later.
 ROUNDS=${ROUNDS:-7}
 median() { sort -n | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# spread "T1 T2 ...": the median, the minimum and the maximum of a list of timings.
+spread() { tr ' ' '\n' <<< "$1" | awk 'NF' | sort -n | awk '{v[NR]=$1} END{print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2), v[1], v[NR]}'; }
 declare -A walk analyze secs_of peak_of
 others=()
 packets=$($BIN walk "$CAP" -j 1 | awk '/packets/{print $1; exit}')
@@ -143,9 +145,7 @@ echo "|---|---|---|---|---|---|"
 for t in 1 "$THREADS"; do
     for kind in walk analyze; do
         all=${secs_of[$kind-$t]}
-        secs=$(tr ' ' '\n' <<< "$all" | awk 'NF' | median)
-        lo=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | head -1)
-        hi=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | tail -1)
+        read -r secs lo hi < <(spread "$all")
         if [ "$kind" = walk ]; then walk[$t]=$secs; label="header walk (floor)"; else analyze[$t]=$secs; label="wirehouse analyze"; fi
         echo "| $label | $t | $secs ($lo-$hi) | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | $((${peak_of[$kind-$t]:-0}/1024)) |"
     done
@@ -155,9 +155,7 @@ for t in 1 "$THREADS"; do
     for kind in walk analyze; do
         all=${cold_secs[$kind-$t]:-}
         [ -n "$all" ] || continue
-        secs=$(tr ' ' '\n' <<< "$all" | awk 'NF' | median)
-        lo=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | head -1)
-        hi=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | tail -1)
+        read -r secs lo hi < <(spread "$all")
         cold[$kind-$t]=$secs
         if [ "$kind" = walk ]; then label="header walk, from disk"; else label="wirehouse analyze, from disk"; fi
         echo "| $label | $t | $secs ($lo-$hi; median of $COLD_ROUNDS) | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | - |"
@@ -200,9 +198,7 @@ echo "| small transactions (--body-scale 0.05) | threads | seconds (median of $R
 echo "|---|---|---|---|---|---|---|"
 for t in 1 "$THREADS"; do
     all=${small_secs[$t]}
-    secs=$(tr ' ' '\n' <<< "$all" | awk 'NF' | median)
-    lo=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | head -1)
-    hi=$(tr ' ' '\n' <<< "$all" | awk 'NF' | sort -n | tail -1)
+    read -r secs lo hi < <(spread "$all")
     echo "| wirehouse analyze | $t | $secs ($lo-$hi) | $(rate "$small_bytes" "$secs") | $(mrate "$small_packets" "$secs") | $(awk -v n="$small_requests" -v s="$secs" 'BEGIN{printf "%.0f", n/s/1e3}') | $((${small_peak[$t]:-0}/1024)) |"
 done
 echo "small-transaction capture: $SMALL, $small_bytes bytes, $small_packets packets, $small_requests requests (the generator's truth)"

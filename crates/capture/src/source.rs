@@ -241,13 +241,14 @@ impl Source {
     /// disk and the analysis took turns: on the 1 GB generated capture evicted from the page
     /// cache, 1 thread took 0.58 s (median of 5) where the cached file takes 0.30 s and a
     /// header walk from disk 0.39 s; with read-ahead 0.45 s (2 threads 0.51 -> 0.46 s).
-    /// The thread touches one byte per 2 MiB through a mapping advised `MADV_HUGEPAGE`, so
+    /// The thread touches one byte per 2 MiB through mappings advised `MADV_HUGEPAGE`, so
     /// the kernel reads 2 MiB folios; `MADV_WILLNEED` instead reads small folios wherever a
     /// fault has not got there first (see `map_range`).
     ///
-    /// Only the part of a range not asked for before is read (`window` asks in file order), and only when its first or last page is not in the page cache (`is_cached`):
-    /// a cached file, the usual case for repeated runs, costs two `mincore` calls per window
-    /// and no thread (paired against the build without read-ahead, 15 rounds on the cached
+    /// Only the part of a range not asked for before is read (`window` asks in file order),
+    /// and only when its first or last page is not in the page cache (`is_cached`): a cached
+    /// file, the usual case for repeated runs, costs two `mincore` calls per window and no
+    /// thread (paired against the build without read-ahead, 15 rounds on the cached
     /// capture: wall time 0.999 at 1 thread, 0.994 at 2). A no-op for compressed streams
     /// (the decoder reads sequentially) and past the end of the file.
     fn read_ahead(&mut self, start: u64, len: usize) {

@@ -55,6 +55,8 @@ enum Reader {
         reader: Option<ReadAhead>,
         /// The end of the ranges [`Source::read_ahead`] has seen.
         asked: u64,
+        /// How far past the end of the file the last window's read-ahead reached.
+        past_end: u64,
     },
     Stream(StreamState),
 }
@@ -125,6 +127,7 @@ impl Source {
                     len: meta.len(),
                     reader: None,
                     asked: 0,
+                    past_end: 0,
                 },
                 head,
             }),
@@ -208,12 +211,19 @@ impl Source {
     ///
     /// A mapped window also has the two windows after it read ahead from disk, if they are
     /// not cached (see `read_ahead`): windows are asked for in file order, each starting
-    /// about where the one before ended.
+    /// about where the one before ended. What of those two windows lies past the end of the
+    /// file is [`Source::read_ahead_past_end`], for the caller to read from the next file.
     pub fn window(&mut self, start: u64, size: usize, prev: Option<&Window>) -> io::Result<Window> {
         match &mut self.reader {
-            Reader::Mapped { file, len, .. } => {
+            Reader::Mapped {
+                file,
+                len,
+                past_end,
+                ..
+            } => {
                 let file_len = *len;
                 let end = start.saturating_add(size as u64).min(file_len);
+                *past_end = end.saturating_add(2 * size as u64).saturating_sub(file_len);
                 if start >= end {
                     return Ok(Window {
                         data: WindowData::Empty,
@@ -257,6 +267,7 @@ impl Source {
             len: file_len,
             reader,
             asked,
+            ..
         } = &mut self.reader
         else {
             return;
@@ -279,6 +290,17 @@ impl Source {
             // The thread is gone; windows fault in their pages themselves, as without
             // read-ahead.
             *reader = None;
+        }
+    }
+
+    /// How many bytes of the read-ahead the last window asked for fell past the end of
+    /// this file: near its end, how much of the files after it (the next of a rotated set)
+    /// to read ahead with a [`ReadAheadQueue`], so that their first windows do not wait for
+    /// the disk either. 0 for compressed streams.
+    pub fn read_ahead_past_end(&self) -> u64 {
+        match &self.reader {
+            Reader::Mapped { past_end, .. } => *past_end,
+            Reader::Stream(_) => 0,
         }
     }
 
@@ -428,6 +450,83 @@ fn is_cached(_file: &File, _offset: u64) -> bool {
     false
 }
 
+/// One thread that reads ranges of files into the page cache in the order they are asked
+/// for: the start of the files whose turn comes after the one being analysed (the next of a
+/// rotated set, read with `--merge` or one after the other), so that their first windows do
+/// not wait for the disk. One thread for all of them, so the disk is read in the order the
+/// files will be needed rather than several files at once. Ranges already cached are not
+/// sent. A hint: a file that cannot be opened or mapped is read when its turn comes, and
+/// reports its error then. The thread ends with the queue.
+#[derive(Default)]
+pub struct ReadAheadQueue {
+    ranges: std::sync::Mutex<Option<mpsc::Sender<FileRange>>>,
+}
+
+/// Bytes `start..end` of `file`, whose length is `file_len`.
+struct FileRange {
+    file: File,
+    start: u64,
+    end: u64,
+    file_len: u64,
+}
+
+impl ReadAheadQueue {
+    /// Have bytes `start..start + len` of the file at `path` read.
+    pub fn read(&self, path: &Path, start: u64, len: u64) {
+        let Ok(file) = File::open(path) else {
+            return;
+        };
+        let Ok(file_len) = file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        let end = start.saturating_add(len).min(file_len);
+        if start >= end || (is_cached(&file, start) && is_cached(&file, end - 1)) {
+            return;
+        }
+        let mut tx = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
+        if tx.is_none() {
+            let (t, rx) = mpsc::channel::<FileRange>();
+            let started = std::thread::Builder::new()
+                .name("wirehouse-read-ahead".into())
+                .spawn(move || {
+                    for r in rx {
+                        touch_range(&r.file, r.start, r.end, r.file_len);
+                    }
+                });
+            if started.is_ok() {
+                *tx = Some(t);
+            }
+        }
+        if let Some(t) = tx.as_ref()
+            && t.send(FileRange {
+                file,
+                start,
+                end,
+                file_len,
+            })
+            .is_err()
+        {
+            *tx = None;
+        }
+    }
+}
+
+/// Read `start..end` of `file` into the page cache by touching one byte per 2 MiB folio,
+/// one mapping per folio, each unmapped at once: a page mapped here counts in the process's
+/// resident memory until it is unmapped, and mapping a whole request at once added 23-31 MB
+/// to the peak of a run from disk. The byte is loaded (`copied`), not only its address taken.
+fn touch_range(file: &File, start: u64, end: u64, file_len: u64) {
+    let mut at = start - start % HUGE_PAGE;
+    while at < end {
+        if let Ok(WindowData::Mapped { map, .. }) =
+            map_range(file, at, (at + HUGE_PAGE).min(end), file_len)
+        {
+            std::hint::black_box(map.first().copied());
+        }
+        at += HUGE_PAGE;
+    }
+}
+
 /// The thread behind [`Source::read_ahead`]: it maps each 2 MiB of the ranges it is given the
 /// way a window is mapped and touches one byte of it, so that the kernel reads the range into the page
 /// cache in 2 MiB folios while the pipeline works on earlier windows. Blocking on the disk is
@@ -444,19 +543,7 @@ impl ReadAhead {
             .name("wirehouse-read-ahead".into())
             .spawn(move || {
                 for (start, end) in rx {
-                    // One mapping per 2 MiB folio, touched once and unmapped: a page mapped
-                    // here counts in the process's resident memory until it is unmapped, and
-                    // mapping a whole request at once added 23-31 MB to the peak of a run
-                    // from disk. The byte is loaded (`copied`), not only its address taken.
-                    let mut at = start - start % HUGE_PAGE;
-                    while at < end {
-                        if let Ok(WindowData::Mapped { map, .. }) =
-                            map_range(&file, at, (at + HUGE_PAGE).min(end), file_len)
-                        {
-                            std::hint::black_box(map.first().copied());
-                        }
-                        at += HUGE_PAGE;
-                    }
+                    touch_range(&file, start, end, file_len);
                 }
             })
             .ok()?;
@@ -569,18 +656,16 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 
-    /// Read-ahead reads an evicted range into the page cache before anything maps it, and
-    /// not the whole file; on a cached range it starts no thread at all. `is_cached` is the
-    /// yardstick: it asks the kernel without reading.
+    /// A 64 MiB file with a pcap header, written under the target directory (tmpfs, often
+    /// /tmp, cannot evict its pages) and evicted from the page cache; `None`, after a loud
+    /// notice, where the file system cannot evict it.
     #[cfg(target_os = "linux")]
-    #[test]
-    fn read_ahead_reads_an_evicted_range_and_leaves_a_cached_one_alone() {
+    fn evicted_file(test: &str) -> Option<(std::path::PathBuf, File, Vec<u8>)> {
         use rustix::fs::{Advice as Fadvice, fadvise};
         use std::io::Write;
-        // On disk under the target directory: tmpfs (often /tmp) cannot evict its pages.
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-read-ahead");
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.pcap", std::process::id()));
+        let path = dir.join(format!("{test}-{}.pcap", std::process::id()));
         let huge = HUGE_PAGE as usize;
         let mut content: Vec<u8> = (0..32 * huge).map(|i| (i * 13 % 251) as u8).collect();
         // A pcap file header (little-endian, Ethernet), so that `Source::open` takes it.
@@ -593,26 +678,88 @@ mod tests {
         f.sync_all().unwrap(); // dirty pages cannot be evicted
         drop(f);
         let file = File::open(&path).unwrap();
-        let (a, b) = (20 * HUGE_PAGE, 24 * HUGE_PAGE);
-        if fadvise(&file, 0, None, Fadvice::DontNeed).is_err() || is_cached(&file, a) {
+        if fadvise(&file, 0, None, Fadvice::DontNeed).is_err() || is_cached(&file, 20 * HUGE_PAGE) {
             eprintln!(
-                "*** SKIPPED read_ahead_reads_an_evicted_range_and_leaves_a_cached_one_alone: \
-                 the file system of {} cannot evict a file's pages (tmpfs?). It did NOT run. ***",
+                "*** SKIPPED {test}: the file system of {} cannot evict a file's pages (tmpfs?). \
+                 It did NOT run. ***",
                 dir.display()
             );
             std::fs::remove_file(&path).unwrap();
-            return;
+            return None;
         }
-        let mut src = Source::open(&path).unwrap();
-        src.read_ahead(a, (b - a) as usize);
+        Some((path, file, content))
+    }
+
+    /// Wait until the first and last page of `a..b` are cached (read-ahead runs on a thread).
+    #[cfg(target_os = "linux")]
+    fn wait_cached(file: &File, a: u64, b: u64) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !(is_cached(&file, a) && is_cached(&file, b - 1)) {
+        while !(is_cached(file, a) && is_cached(file, b - 1)) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "read-ahead did not bring {a}..{b} into the page cache"
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// The queue that reads the next files of a set: the ranges asked for, in full, and
+    /// nothing far outside them; a cached range starts no thread. And `Source::window` says
+    /// how much of its look-ahead fell past the end of the file, which is what the engine
+    /// asks the queue for.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn read_ahead_queue_reads_the_next_files_ranges() {
+        let Some((path, file, _)) = evicted_file("read_ahead_queue") else {
+            return;
+        };
+        let queue = ReadAheadQueue::default();
+        queue.read(&path, 2 * HUGE_PAGE, 4 * HUGE_PAGE);
+        queue.read(&path, 10 * HUGE_PAGE, 2 * HUGE_PAGE);
+        wait_cached(&file, 2 * HUGE_PAGE, 6 * HUGE_PAGE);
+        wait_cached(&file, 10 * HUGE_PAGE, 12 * HUGE_PAGE);
+        assert!(
+            !is_cached(&file, 20 * HUGE_PAGE),
+            "the queue read far outside the ranges asked for"
+        );
+        let cached = ReadAheadQueue::default();
+        cached.read(&path, 2 * HUGE_PAGE, 4 * HUGE_PAGE);
+        assert!(
+            cached.ranges.lock().unwrap().is_none(),
+            "a thread for a cached range"
+        );
+
+        let mut src = Source::open(&path).unwrap();
+        let len = 32 * HUGE_PAGE;
+        let w = src
+            .window(24, (len - 24 - HUGE_PAGE) as usize, None)
+            .unwrap();
+        assert!(!w.at_eof);
+        // The window ends 2 MiB before the end; its look-ahead is two windows long.
+        assert_eq!(
+            src.read_ahead_past_end(),
+            2 * (len - 24 - HUGE_PAGE) - HUGE_PAGE
+        );
+        drop(w);
+        let _ = src.window(24, HUGE_PAGE as usize, None).unwrap();
+        assert_eq!(src.read_ahead_past_end(), 0, "look-ahead within the file");
+        drop(src);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Read-ahead reads an evicted range into the page cache before anything maps it, and
+    /// not the whole file; on a cached range it starts no thread at all. `is_cached` is the
+    /// yardstick: it asks the kernel without reading.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn read_ahead_reads_an_evicted_range_and_leaves_a_cached_one_alone() {
+        let Some((path, file, content)) = evicted_file("read_ahead_reads_an_evicted_range") else {
+            return;
+        };
+        let (a, b) = (20 * HUGE_PAGE, 24 * HUGE_PAGE);
+        let mut src = Source::open(&path).unwrap();
+        src.read_ahead(a, (b - a) as usize);
+        wait_cached(&file, a, b);
         assert!(
             !is_cached(&file, 10 * HUGE_PAGE),
             "read-ahead read far outside the range asked for"
@@ -627,7 +774,7 @@ mod tests {
         // Not cached: it does.
         let mut src = Source::open(&path).unwrap();
         assert!(!is_cached(&file, 14 * HUGE_PAGE));
-        src.read_ahead(14 * HUGE_PAGE, huge);
+        src.read_ahead(14 * HUGE_PAGE, HUGE_PAGE as usize);
         assert!(matches!(
             src.reader,
             Reader::Mapped {

@@ -23,6 +23,7 @@ pub mod filter;
 mod flows;
 mod framing;
 pub mod inputs;
+mod next_files;
 mod shard;
 mod socks;
 mod stats;
@@ -47,6 +48,7 @@ pub use flows::FlowsOut;
 pub use inputs::{InputError, InputFile, expand};
 
 use framing::{FrameCtx, FramedWindow, PayloadRef, QueuePool, SegRef, frame_window};
+use next_files::NextFiles;
 use shard::{Shard, ShardCtx};
 use stats::Counts;
 
@@ -291,7 +293,12 @@ fn run_on_pool(
     });
     let loop_started = Instant::now();
     if cfg.merge {
-        run_stream(&run, &merge_order(files));
+        let files = merge_order(files);
+        run_stream(
+            &run,
+            &files,
+            Some((&NextFiles::new(&files, cfg.window_bytes), 0)),
+        );
     } else {
         // Every file is its own stream. Files of at most one window run side by side;
         // larger ones one at a time, each using every core for its own windows. Compressed
@@ -314,16 +321,18 @@ fn run_on_pool(
         }
         small
             .par_iter()
-            .for_each(|f| run_stream(&run, std::slice::from_ref(*f)));
+            .for_each(|f| run_stream(&run, std::slice::from_ref(*f), None));
         // Largest first, so the files read at once take about as long as each other.
         compressed.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
         for group in compressed.chunks(cfg.threads.max(1)) {
             group
                 .par_iter()
-                .for_each(|(_, f)| run_stream(&run, std::slice::from_ref(*f)));
+                .for_each(|(_, f)| run_stream(&run, std::slice::from_ref(*f), None));
         }
-        for f in large {
-            run_stream(&run, std::slice::from_ref(f));
+        let large: Vec<InputFile> = large.into_iter().cloned().collect();
+        let next = NextFiles::new(&large, cfg.window_bytes);
+        for (i, f) in large.iter().enumerate() {
+            run_stream(&run, std::slice::from_ref(f), Some((&next, i)));
         }
     }
     run.stages
@@ -438,16 +447,18 @@ impl Run<'_> {
 }
 
 /// One stream: files whose connections share state.
-fn run_stream(run: &Run<'_>, files: &[InputFile]) {
+/// `next`: the run's file order and the place of `files[0]` in it, to read the files after
+/// each one ahead of their turn (`None` for compressed files, which are not mapped).
+fn run_stream(run: &Run<'_>, files: &[InputFile], next: Option<(&NextFiles<'_>, usize)>) {
     let mut st = StreamState {
         shards: (0..run.cfg.shards.max(1)).map(Shard::new).collect(),
         defrag: Defragmenter::new(DEFRAG_TIMEOUT_NS, DEFRAG_MAX_PENDING),
         file: Arc::from(""),
     };
     let mut rows: Vec<CaptureRow> = Vec::with_capacity(files.len());
-    for f in files {
+    for (k, f) in files.iter().enumerate() {
         st.file = Arc::from(f.name.as_str());
-        let mut row = run_file(run, f, &mut st);
+        let mut row = run_file(run, f, &mut st, next.map(|(n, i)| (n, i + k)));
         add_shard_stats(run, &mut st, &mut row);
         rows.push(row);
         run.progress.files.fetch_add(1, Ordering::Relaxed);
@@ -570,7 +581,12 @@ fn error_row(f: &InputFile, message: String) -> CaptureRow {
     }
 }
 
-fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
+fn run_file(
+    run: &Run<'_>,
+    f: &InputFile,
+    st: &mut StreamState,
+    next: Option<(&NextFiles<'_>, usize)>,
+) -> CaptureRow {
     let cfg = run.cfg;
     let mut source = match Source::open(&f.path) {
         Ok(s) => s,
@@ -603,11 +619,18 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
     let mut error: Option<(String, u64)> = None;
     let mut size = cfg.window_bytes.max(64 << 10);
 
+    // Near the end of this file, its windows' read-ahead carries on into the next files.
+    let read_next = |source: &Source| {
+        if let Some((files, i)) = next {
+            files.after(i, source.read_ahead_past_end());
+        }
+    };
     let t = Instant::now();
     let mut window = match source.window(first as u64, size, None) {
         Ok(w) => w,
         Err(e) => return error_row(f, format!("read failed: {e}")),
     };
+    read_next(&source);
     add_elapsed(&run.stages.read_ns, t);
     let mut framer = framer;
     let t = Instant::now();
@@ -648,7 +671,10 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
             size = size.saturating_mul(2);
             let t = Instant::now();
             match source.window(window.base, size, Some(&window)) {
-                Ok(w) => window = w,
+                Ok(w) => {
+                    window = w;
+                    read_next(&source);
+                }
                 Err(e) => {
                     error = Some((format!("read failed: {e}"), window.base));
                     break;
@@ -676,6 +702,7 @@ fn run_file(run: &Run<'_>, f: &InputFile, st: &mut StreamState) -> CaptureRow {
                     match source.window(start, size, Some(&window)) {
                         Ok(w) => {
                             add_elapsed(&run.stages.read_ns, t);
+                            read_next(&source);
                             let t = Instant::now();
                             let fw = frame_window(&w, w.base, &framer, ranges, &ctx);
                             add_elapsed(&run.stages.frame_ns, t);

@@ -270,6 +270,9 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
     let mut uris: HashMap<String, u64> = HashMap::new();
     let mut statuses: HashMap<String, u64> = HashMap::new();
     let mut ttfb = Vec::new();
+    // Answers that began before their request ended (negative ttfb_us): not a latency, and
+    // they would pull the percentiles below zero.
+    let mut early = 0u64;
     let mut pipelined = 0u64;
     for bt in &http {
         for i in 0..bt.num_rows() {
@@ -286,8 +289,10 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
             let st =
                 i64v(col(bt, "status"), i).map_or("no response".to_string(), |v| v.to_string());
             *statuses.entry(st).or_default() += 1;
-            if let Some(t) = i64v(col(bt, "ttfb_us"), i) {
-                ttfb.push(t);
+            match i64v(col(bt, "ttfb_us"), i) {
+                Some(t) if t < 0 => early += 1,
+                Some(t) => ttfb.push(t),
+                None => {}
             }
             pipelined += u64::from(b(col(bt, "pipelined"), i));
         }
@@ -327,6 +332,12 @@ fn summarize(a: &SummaryArgs) -> Result<(), String> {
     }
     latency_line("Handshake RTT", rtts);
     latency_line("Time to first byte", ttfb);
+    if early > 0 {
+        println!(
+            "  {early} response(s) began before their request ended (negative ttfb_us: an early \
+             answer, such as an error before an upload was over), left out of these figures"
+        );
+    }
     println!("  status: {}", fmt_counts(statuses));
     println!("  top hosts:");
     for (h, n) in top(hosts, a.top) {

@@ -72,9 +72,11 @@ pub struct Transaction {
     pub response_ts: Option<i64>,
     /// Last byte of the response.
     pub response_end_ts: Option<i64>,
-    /// Request end to first response byte.
+    /// Request end to first response byte; negative when the server answered before the
+    /// request's last byte (an early error such as 413, or a handler that ignores the body).
     pub ttfb_ns: Option<i64>,
-    /// Request start to response end.
+    /// Request start to the end of the exchange: the response's last byte, or the request's
+    /// when that came later (the same early answers).
     pub total_ns: Option<i64>,
     /// Previous response end to this request's start.
     pub idle_before_ns: Option<i64>,
@@ -1751,7 +1753,12 @@ impl Http1 {
                 t.complete = r.complete && r.missing == 0;
                 t.missing_bytes += r.missing;
                 t.ttfb_ns = t.request_end_ts.map(|e| r.ts - e);
-                t.total_ns = r.end_ts.filter(|_| req_seen).map(|e| e - t.ts);
+                // Until the later of the two ends: a server may answer before the
+                // request's body is over (an early 413, or a handler that ignores it).
+                t.total_ns = r
+                    .end_ts
+                    .filter(|_| req_seen)
+                    .map(|e| e.max(t.request_end_ts.unwrap_or(e)) - t.ts);
                 self.prev_response_end = r.end_ts;
                 if !r.complete {
                     // Cut short by a gap: its remaining bytes were skipped until then.

@@ -234,6 +234,33 @@ fn expect_100_continue_is_one_transaction() {
     assert_eq!((t.request_end_ts, t.response_ts), (Some(3), Some(4)));
 }
 
+/// A server that answers before the request is over (nginx `return 200` on an upload, a 413
+/// for a body too large): the response starts, and here ends, while the body still comes.
+/// The time to first byte is negative (the answer came before the request's last byte), and
+/// the transaction lasts until the request's last byte, not the response's (a loopback
+/// recording of curl POSTing 2 MB to nginx: ttfb -5.8 ms, total 66 us before the fix).
+#[test]
+fn an_answer_before_the_request_ends_lasts_until_the_request_does() {
+    let head = b"POST /sink HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    let r = run(&[
+        (C, 100, head),
+        (C, 150, b"01234"),
+        (S, 160, ok),
+        (C, 5_900, b"56789"),
+    ]);
+    assert_eq!(r.tx.len(), 1);
+    let t = &r.tx[0];
+    assert_eq!((t.status, t.request_body_bytes), (Some(200), 10));
+    assert_eq!(
+        (t.ts, t.request_end_ts, t.response_ts, t.response_end_ts),
+        (100, Some(5_900), Some(160), Some(160))
+    );
+    assert_eq!(t.ttfb_ns, Some(160 - 5_900));
+    assert_eq!(t.total_ns, Some(5_900 - 100));
+    assert!(t.complete);
+}
+
 #[test]
 fn connect_and_upgrade_stop_parsing() {
     let r = run(&[

@@ -14,7 +14,7 @@ since it was last evicted, so a benchmark has to set it.
                               MADV_SEQUENTIAL and MADV_WILLNEED (what wirehouse did before
                               4459c0b): 4 KiB folios
     pagecache.py report FILE  print how much of FILE a fresh mapping maps in 2 MiB pages
-    pagecache.py evict FILE   only evict: the next reader reads FILE from the disk
+    pagecache.py evict FILE...  only evict: the next reader reads each FILE from the disk
 """
 import mmap
 import os
@@ -57,12 +57,15 @@ def touch(path, advice):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("huge", "small", "report", "evict"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("huge", "small", "report", "evict"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "evict":
+        for path in sys.argv[2:]:
+            evict(path)
+        return
+    if len(sys.argv) != 3:
         sys.exit(__doc__)
     mode, path = sys.argv[1], sys.argv[2]
-    if mode == "evict":
-        evict(path)
-        return
     if mode == "huge":
         evict(path)
         touch(path, [getattr(mmap, "MADV_HUGEPAGE", None), mmap.MADV_SEQUENTIAL])

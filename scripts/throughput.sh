@@ -20,6 +20,7 @@ CAP=$DIR/http-$SIZE.pcap
 # The small-transaction capture (below); named here, outside the block piped to tee, so that
 # the clean-up at the end sees it.
 SMALL=$DIR/http-small-$SIZE.pcap
+ROTATED=$DIR/rotated-$SIZE
 mkdir -p "$DIR"
 cargo build --release --locked -p wirehouse -p wirehouse-gen >&2
 BIN=${BIN:-./target/release/wirehouse}
@@ -122,10 +123,17 @@ done
 # each one, so that it is read from the disk as an archive larger than memory is. Here the floor
 # is the disk's speed as much as the walk's, which is what a user with terabytes of captures
 # meets. COLD_ROUNDS interleaved rounds (default 3), by median.
+# The same capture as a rotated set too (files of 100 MB, as `tcpdump -C 100` writes them),
+# analysed with --merge: each file boundary is where a run from disk can stall.
 COLD_ROUNDS=${COLD_ROUNDS:-3}
+if [ "$COLD_ROUNDS" -gt 0 ] && [ ! -d "$ROTATED" ]; then
+    python3 scripts/split_pcap.py "$CAP" "$ROTATED" 100
+fi
 declare -A cold_secs
 for _ in $(seq "$COLD_ROUNDS"); do
     for t in 1 "$THREADS"; do
+        read -r secs _ < <(PREP="python3 scripts/pagecache.py evict $ROTATED/*.pcap" once "cold-rotated-$t" $BIN analyze --merge "$ROTATED" -o "$DIR/out-$t" --force -q -j "$t")
+        cold_secs[rotated-$t]+="$secs "
         for kind in walk analyze; do
             if [ "$kind" = walk ]; then
                 read -r secs _ < <(PREP="python3 scripts/pagecache.py evict $CAP" once "cold-walk-$t" $BIN walk "$CAP" -j "$t")
@@ -160,6 +168,10 @@ for t in 1 "$THREADS"; do
         if [ "$kind" = walk ]; then label="header walk, from disk"; else label="wirehouse analyze, from disk"; fi
         echo "| $label | $t | $secs ($lo-$hi; median of $COLD_ROUNDS) | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | - |"
     done
+    all=${cold_secs[rotated-$t]:-}
+    [ -n "$all" ] || continue
+    read -r secs lo hi < <(spread "$all")
+    echo "| wirehouse analyze --merge, the capture in $(ls "$ROTATED" | wc -l) files of 100 MB, from disk | $t | $secs ($lo-$hi; median of $COLD_ROUNDS) | $(rate "$bytes" "$secs") | $(mrate "$packets" "$secs") | - |"
 done
 if command -v tshark >/dev/null; then
     read -r _ secs peak < <(run tshark 1 tshark -r "$CAP" -Y http.request -T fields -e http.request.uri)
@@ -226,4 +238,4 @@ echo "page cache ($CACHE): $cache_state before the runs, $(python3 scripts/pagec
 echo "capture: $CAP, $bytes bytes, $packets packets; machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "binary: $BIN ($(git rev-parse --short HEAD 2>/dev/null || echo "no git")$(git diff --quiet 2>/dev/null || echo ", with uncommitted changes"))"
 } | tee "$DIR/RESULTS.md"
-[ -n "${KEEP:-}" ] || rm -f "$CAP" "$SMALL"
+[ -n "${KEEP:-}" ] || rm -rf "$CAP" "$SMALL" "$ROTATED"

@@ -448,7 +448,8 @@ impl Run<'_> {
 
 /// One stream: files whose connections share state.
 /// `next`: the run's file order and the place of `files[0]` in it, to read the files after
-/// each one ahead of their turn (`None` for compressed files, which are not mapped).
+/// each one ahead of their turn; `None` where files are not read one after the other (small
+/// and compressed files, which run side by side).
 fn run_stream(run: &Run<'_>, files: &[InputFile], next: Option<(&NextFiles<'_>, usize)>) {
     let mut st = StreamState {
         shards: (0..run.cfg.shards.max(1)).map(Shard::new).collect(),

@@ -325,6 +325,9 @@ struct Side {
     start_ts: i64,
     /// At the very start of the stream (PROXY headers are only valid there).
     at_stream_start: bool,
+    /// The capture began after this direction's stream did (its SYN was not seen), so its
+    /// first bytes may be the middle of a message rather than a message start.
+    unknown_start: bool,
     ended: bool,
     /// Inside an established CONNECT tunnel: parse on only if HTTP shows up there.
     tunnel_probe: bool,
@@ -345,6 +348,7 @@ impl Default for Side {
             buf: Vec::new(),
             start_ts: 0,
             at_stream_start: true,
+            unknown_start: false,
             ended: false,
             tunnel_probe: false,
             pos: 0,
@@ -539,6 +543,16 @@ impl Http1 {
         self.saw_http
     }
 
+    /// The capture began after `dir`'s stream did (the connection was picked up mid-stream,
+    /// its SYN never seen): if its first bytes are not a message start, they are the rest of
+    /// a message sent before the capture (a body, typically), and the analyzer looks for the
+    /// next message start as after a gap, instead of giving the direction up as not HTTP.
+    /// Every capture of a busy server begins so for its long-lived keep-alive connections,
+    /// and every file of a rotated set read without `--merge`.
+    pub fn begins_mid_stream(&mut self, dir: Dir) {
+        self.side(dir).unknown_start = true;
+    }
+
     /// Bytes of one direction, in order.
     pub fn on_data(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) {
         // Most segments continue a body of known length without finishing it. Counting them
@@ -677,13 +691,31 @@ impl Http1 {
             s.at_stream_start = true; // still waiting for the PROXY header
             return 0;
         }
+        // Where the stream may begin inside a message, only what can still be a request
+        // line will do (an uppercase method, a space, a line ending in an HTTP version; a
+        // line not complete yet may be one): an upload's tail passes for a token and a space
+        // as easily as for anything else.
+        let mid_stream = at_start && self.side(dir).unknown_start;
         let plausible = match dir {
+            Dir::ToServer if mid_stream => is_request_line_start(data) != Some(false),
             Dir::ToServer => {
                 let tok = data.iter().take_while(|c| is_token_char(**c)).count();
                 tok > 0 && (tok == data.len() || matches!(data[tok], b' ' | b'\r' | b'\n'))
             }
             Dir::ToClient => looks_like_response(data),
         };
+        if !plausible && mid_stream {
+            sink.event(
+                ts,
+                "HTTP_midstream",
+                format!(
+                    "the capture begins inside a message ({:?}): looking for the next one",
+                    preview(data)
+                ),
+            );
+            self.side(dir).phase = Phase::Resync;
+            return 0;
+        }
         if !plausible && dir == Dir::ToClient && self.reqs.len() > self.resps.len() {
             // A request is waiting and the server answers without a status line: an
             // HTTP/0.9 response (to a 0.9 request, or to curl --http0.9), a document that
@@ -1361,6 +1393,14 @@ impl Http1 {
         // Look for a line that starts a message; keep a partial last line for next time.
         let s = self.side(dir);
         let carried = s.buf.len();
+        if carried > 0 && is_request_line_start(data) == Some(true) {
+            // The bytes carried end without a line break (a body's last bytes, an upload
+            // cut by the start of the capture) and this segment starts a request: clients
+            // send a request in segments of its own.
+            s.buf.clear();
+            s.phase = Phase::Start;
+            return 0;
+        }
         s.buf.extend_from_slice(&data[..data.len().min(8192)]);
         let buf = std::mem::take(&mut s.buf);
         let mut line_start = 0;

@@ -261,6 +261,50 @@ fn an_answer_before_the_request_ends_lasts_until_the_request_does() {
     assert!(t.complete);
 }
 
+/// A keep-alive connection the capture picked up mid-stream, in the middle of an upload and
+/// of the response before it: each direction's first bytes are the rest of a message sent
+/// before the capture began. The transactions after them are found and paired (the upload's
+/// own response has no request in the capture: a row without one, as tshark shows it).
+/// Without `begins_mid_stream` both directions were given up as not HTTP, and every later
+/// request on such a connection was lost.
+#[test]
+fn a_connection_picked_up_mid_stream_finds_its_next_messages() {
+    let script: [(Dir, i64, &[u8]); 6] = [
+        (C, 10, b"rest of an upload, no line break at its end"),
+        (S, 20, b"\x00\x01binary tail of the previous response body"),
+        (S, 30, OK5),
+        (C, 40, GET),
+        (S, 50, OK5),
+        (C, 60, b"GET /two HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+    ];
+    let mut h = Http1::new(&Config::default());
+    h.begins_mid_stream(C);
+    h.begins_mid_stream(S);
+    let mut r = Rec::default();
+    for (d, ts, b) in &script {
+        h.on_data(*d, *ts, b, &mut r);
+    }
+    h.on_data(S, 70, OK5, &mut r);
+    h.finish(1_000, &mut r);
+    let got: Vec<_> =
+        r.tx.iter()
+            .map(|t| (t.uri.clone(), t.status, t.response_ts))
+            .collect();
+    assert_eq!(
+        got,
+        [
+            (None, Some(200), Some(30)),
+            (Some("/index.html".into()), Some(200), Some(50)),
+            (Some("/two".into()), Some(200), Some(70)),
+        ]
+    );
+    assert!(r.events.iter().any(|e| e.0 == "HTTP_midstream"));
+
+    // The same bytes on a connection whose SYNs were seen: not HTTP from its first byte.
+    let r = run(&script);
+    assert!(r.tx.iter().all(|t| t.uri.is_none() || t.status.is_none()));
+}
+
 #[test]
 fn connect_and_upgrade_stop_parsing() {
     let r = run(&[

@@ -18,6 +18,11 @@ const PROBE_BYTES: usize = 24;
 /// Bytes a probe holds while waiting for the client's first bytes (the server's may come
 /// first: server-first protocols, or a capture whose directions are out of step).
 const PROBE_LIMIT: usize = 16 * 1024;
+/// How many times the probe of a connection picked up mid-stream starts again (after a
+/// client segment, or `PROBE_LIMIT` bytes of the server's, with no message start in them)
+/// before the connection is taken for an unknown protocol. A capture begins inside messages
+/// sent before it: an upload's tail, a download's, whose end the next message follows.
+const MID_STREAM_PROBES: u16 = 1024;
 
 /// Identity of a connection, for its rows. Built for every segment, so it borrows the
 /// connection's flow key and names the client by one flag rather than copying both endpoints
@@ -29,7 +34,8 @@ pub(crate) struct Meta<'a> {
     /// Whether the client is `key.lo`.
     pub(crate) client_is_lo: bool,
     /// Whether each direction's SYN was seen (client to server, server to client); filled
-    /// for `flows` only, false otherwise.
+    /// for `flows` and while the protocol is being decided (a stream whose start the capture
+    /// missed may begin inside a message), false otherwise.
     pub(crate) syn_seen: [bool; 2],
 }
 
@@ -86,6 +92,8 @@ pub(crate) struct Probe {
     client_seen: bool,
     /// The first `PROBE_BYTES` of each direction: all the decision reads.
     prefix: [([u8; PROBE_BYTES], usize); 2],
+    /// Probes before this one on a connection picked up mid-stream.
+    restarts: u16,
 }
 
 impl Probe {
@@ -114,9 +122,20 @@ fn is_tls(b: &[u8]) -> bool {
     b.len() >= 3 && b[0] == 0x16 && b[1] == 0x03 && b[2] <= 0x04
 }
 
+/// Any TLS record (change cipher spec, alert, handshake, application data) with a 3.x
+/// version: what a connection picked up mid-stream shows at a segment start.
+fn is_tls_record(b: &[u8]) -> bool {
+    b.len() >= 3 && (0x14..=0x17).contains(&b[0]) && b[1] == 0x03 && b[2] <= 0x04
+}
+
 impl App {
     pub(crate) fn new() -> App {
         App::Probe(Box::default())
+    }
+
+    /// The protocol is not decided yet.
+    pub(crate) fn is_probe(&self) -> bool {
+        matches!(self, App::Probe(_))
     }
 
     /// The parsed HTTP analyzer, if any (inside SOCKS too).
@@ -145,11 +164,15 @@ impl App {
         }
     }
 
-    /// Decide from the probe if possible (`force`: decide now, on what there is).
-    fn decide(&mut self, cx: &mut AppCtx<'_>, force: bool) {
+    /// Decide from the probe if possible (`force`: decide now, on what there is). Returns
+    /// whether the probe started again instead (a connection picked up mid-stream, its
+    /// first bytes no message start): the rest of the segment being probed is the middle
+    /// of the same message, and is dropped with the bytes held.
+    fn decide(&mut self, cx: &mut AppCtx<'_>, force: bool) -> bool {
         let App::Probe(p) = &*self else {
-            return;
+            return false;
         };
+        let mid_stream = !cx.meta.syn_seen[0] || !cx.meta.syn_seen[1];
         let (c, s) = (p.prefix(Dir::ToServer), p.prefix(Dir::ToClient));
         let held = p.held();
         let enough = force
@@ -162,25 +185,42 @@ impl App {
             Some(App::Socks(Box::new((Socks::new(c[0]), App::new()))))
         } else if wirehouse_http1::looks_like_request(c)
             || (c.is_empty() && wirehouse_http1::looks_like_response(s))
+            || (mid_stream && s.starts_with(b"HTTP/1."))
         {
             // A prefix of a method is not enough once more bytes came and still fit.
             if enough || c.len() >= 4 || c.contains(&b' ') {
-                Some(App::Http(Box::new(Http1::new(cx.http))))
+                let mut h = Http1::new(cx.http);
+                for dir in [Dir::ToServer, Dir::ToClient] {
+                    if !cx.meta.syn_seen[dir.index()] {
+                        h.begins_mid_stream(dir);
+                    }
+                }
+                Some(App::Http(Box::new(h)))
             } else {
                 None
             }
-        } else if is_tls(c) || (c.is_empty() && is_tls(s)) {
+        } else if is_tls(c)
+            || (c.is_empty() && is_tls(s))
+            || (mid_stream && (is_tls_record(c) || (c.is_empty() && is_tls_record(s))))
+        {
             Some(App::Named("tls"))
         } else if c.starts_with(b"SSH-") || s.starts_with(b"SSH-") {
             Some(App::Named("ssh"))
+        } else if enough && !force && mid_stream && p.restarts < MID_STREAM_PROBES {
+            let restarts = p.restarts + 1;
+            *self = App::Probe(Box::new(Probe {
+                restarts,
+                ..Probe::default()
+            }));
+            return true;
         } else if enough {
             Some(App::Unknown)
         } else {
             None
         };
-        let Some(app) = decided else { return };
+        let Some(app) = decided else { return false };
         let App::Probe(p) = std::mem::replace(self, app) else {
-            return;
+            return false;
         };
         for (dir, ts, bytes, gap) in p.chunks {
             if gap > 0 {
@@ -190,6 +230,7 @@ impl App {
                 self.deliver(cx, dir, ts, &bytes);
             }
         }
+        false
     }
 
     /// Bytes of one direction, in order.
@@ -204,7 +245,9 @@ impl App {
             };
             let take = data.len().min(room.max(1));
             p.push(dir, ts, data[..take].to_vec(), 0);
-            self.decide(cx, false);
+            if self.decide(cx, false) {
+                return;
+            }
             let rest = &data[take..];
             if !rest.is_empty() {
                 if matches!(self, App::Probe(_)) {

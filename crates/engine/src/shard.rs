@@ -670,8 +670,8 @@ impl<'a> Meta<'a> {
     /// The identity of the entry's connection. Borrows the file name: a clone of the `Arc`
     /// for every segment would make all workers increment and decrement one shared counter,
     /// a cache line bouncing between cores on every packet. Which SYNs were seen only `flows`
-    /// asks (`want_syns`): looking on every segment of an analysis run cost 9 instructions a
-    /// packet for nothing.
+    /// and the protocol decision ask (`want_syns`): looking on every segment of an analysis
+    /// run cost 9 instructions a packet for nothing.
     fn of(e: &'a Entry, want_syns: bool) -> Meta<'a> {
         Meta::of_parts(
             &e.tcp,
@@ -745,7 +745,7 @@ fn with_sink<R>(
         &e.file,
         &e.key.key,
         e.first_sender_is_lo,
-        ctx.flows.is_some(),
+        ctx.flows.is_some() || e.app.is_probe(),
     );
     let mut sink = ConnSink {
         app: &mut e.app,

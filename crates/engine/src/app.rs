@@ -206,6 +206,18 @@ impl App {
             Some(App::Named("tls"))
         } else if c.starts_with(b"SSH-") || s.starts_with(b"SSH-") {
             Some(App::Named("ssh"))
+        } else if enough
+            && mid_stream
+            && c.is_empty()
+            && p.chunks.iter().any(|(d, _, b, _)| {
+                *d == Dir::ToClient && wirehouse_http1::find_status_line(b).is_some()
+            })
+        {
+            // Only the server spoke, from inside a body, and a response follows it.
+            let mut h = Http1::new(cx.http);
+            h.begins_mid_stream(Dir::ToServer);
+            h.begins_mid_stream(Dir::ToClient);
+            Some(App::Http(Box::new(h)))
         } else if enough && !force && mid_stream && p.restarts < MID_STREAM_PROBES {
             let restarts = p.restarts + 1;
             *self = App::Probe(Box::new(Probe {
@@ -236,12 +248,16 @@ impl App {
     /// Bytes of one direction, in order.
     pub(crate) fn on_data(&mut self, cx: &mut AppCtx<'_>, dir: Dir, ts: i64, data: &[u8]) {
         if let App::Probe(p) = self {
-            // Hold everything while only the server has spoken (up to the limit); once the
-            // client has, hold just what the decision needs and pass the rest on.
+            // Hold everything while only the server has spoken (whole segments, up to the
+            // limit: a response that follows the tail of a body picked up mid-stream may
+            // start anywhere in one); once the client has, hold just what the decision
+            // needs and pass the rest on.
             let room = if p.client_seen || dir == Dir::ToServer {
                 PROBE_BYTES.saturating_sub(p.have[dir.index()])
+            } else if p.held() < PROBE_LIMIT {
+                data.len()
             } else {
-                PROBE_LIMIT.saturating_sub(p.held())
+                0
             };
             let take = data.len().min(room.max(1));
             p.push(dir, ts, data[..take].to_vec(), 0);
@@ -450,6 +466,11 @@ mod tests {
     /// Feed `(direction, bytes)` chunks to a new analyzer, each chunk cut into pieces of
     /// `piece` bytes, and return the protocol it decided on.
     fn decided(chunks: &[(Dir, &[u8])], piece: usize) -> Option<String> {
+        decided_with(chunks, piece, [false; 2])
+    }
+
+    /// [`decided`] for a connection whose SYNs were seen (`syn_seen`) or not.
+    fn decided_with(chunks: &[(Dir, &[u8])], piece: usize, syn_seen: [bool; 2]) -> Option<String> {
         let client = Endpoint::new(Addr::v4([10, 0, 0, 1]), 40000);
         let server = Endpoint::new(Addr::v4([10, 0, 0, 2]), 80);
         let (key, client_is_lo) = FlowKey::oriented(client, server, Vlans::default());
@@ -458,7 +479,7 @@ mod tests {
             file: "t.pcap",
             key: &key,
             client_is_lo,
-            syn_seen: [false; 2],
+            syn_seen,
         };
         let mut rows = TableBuilders::default();
         let http = wirehouse_http1::Config::default();
@@ -481,6 +502,53 @@ mod tests {
 
     const REQUEST: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n";
     const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+    /// A connection picked up mid-stream begins inside messages sent before the capture:
+    /// its protocol is the one of the first message start that follows (a client segment
+    /// that starts a request, a status line anywhere in what the server sent, TLS records
+    /// at a segment start). With both SYNs seen, the same first bytes mean an unknown
+    /// protocol.
+    #[test]
+    fn a_connection_picked_up_mid_stream_is_decided_on_its_next_message() {
+        let upload_tail = &b"rest of an upload, sent before the capture began"[..];
+        let mut download_tail = vec![0x5au8; 40 << 10];
+        download_tail.extend_from_slice(RESPONSE);
+        let tls_data = [0x17u8, 0x03, 0x03, 0x01, 0x00, 0xde, 0xad, 0xbe, 0xef];
+        type Chunks<'a> = Vec<(Dir, &'a [u8])>;
+        let cases: [(&str, Chunks<'_>, Option<&str>); 4] = [
+            (
+                "upload tail, then a request",
+                vec![(Dir::ToServer, upload_tail), (Dir::ToServer, REQUEST)],
+                Some("http"),
+            ),
+            (
+                "download tail with a response after it, the client silent",
+                vec![(Dir::ToClient, &download_tail[..])],
+                Some("http"),
+            ),
+            (
+                "TLS application data",
+                vec![
+                    (Dir::ToServer, &tls_data[..]),
+                    (Dir::ToClient, &tls_data[..]),
+                ],
+                Some("tls"),
+            ),
+            (
+                "nothing recognisable",
+                vec![(Dir::ToServer, upload_tail), (Dir::ToClient, upload_tail)],
+                None,
+            ),
+        ];
+        for (what, chunks, want) in &cases {
+            // Whole segments: the probe starts again at a segment start.
+            assert_eq!(decided(chunks, 1 << 20).as_deref(), *want, "{what}");
+        }
+        // With the SYNs seen the stream starts are message starts: the upload's tail is
+        // not HTTP, and what follows does not change that.
+        let seen = decided_with(&cases[0].1, 1 << 20, [true; 2]);
+        assert_eq!(seen, None, "SYNs seen");
+    }
 
     #[test]
     fn the_decision_reads_the_first_bytes_across_segments() {

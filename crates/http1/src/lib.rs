@@ -216,6 +216,14 @@ pub fn looks_like_request(first: &[u8]) -> bool {
         && (tok.starts_with(b" /") || tok.starts_with(b" *") || tok.starts_with(b" http"))
 }
 
+/// Where the first whole status line in `data` begins, anywhere in it (a response follows
+/// the body before it with no line break between): for a connection picked up mid-stream
+/// whose server was sending a body when the capture began.
+pub fn find_status_line(data: &[u8]) -> Option<usize> {
+    memchr::memmem::find_iter(data, b"HTTP/1.")
+        .find(|&at| is_status_line_start(&data[at..]) == Some(true))
+}
+
 /// Could `first` (the start of a server stream) be an HTTP/1 response? For connections
 /// picked up mid-stream, where the client's request was not captured.
 pub fn looks_like_response(first: &[u8]) -> bool {

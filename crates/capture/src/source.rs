@@ -51,8 +51,9 @@ enum Reader {
     Mapped {
         file: File,
         len: u64,
-        /// Started by the first [`Source::read_ahead`] that finds its range not cached.
-        reader: Option<ReadAhead>,
+        /// Its thread is started by the first [`Source::read_ahead`] that finds its range
+        /// not cached.
+        reader: ReadAheadQueue,
         /// The end of the ranges [`Source::read_ahead`] has seen.
         asked: u64,
         /// How far past the end of the file the last window's read-ahead reached.
@@ -125,7 +126,7 @@ impl Source {
                 reader: Reader::Mapped {
                     file,
                     len: meta.len(),
-                    reader: None,
+                    reader: ReadAheadQueue::default(),
                     asked: 0,
                     past_end: 0,
                 },
@@ -281,15 +282,8 @@ impl Source {
         if is_cached(file, start) && is_cached(file, end - 1) {
             return;
         }
-        if reader.is_none() {
-            *reader = ReadAhead::start(file, *file_len);
-        }
-        if let Some(r) = reader
-            && r.ranges.send((start, end)).is_err()
-        {
-            // The thread is gone; windows fault in their pages themselves, as without
-            // read-ahead.
-            *reader = None;
+        if let Ok(file) = file.try_clone() {
+            reader.send(file, start, end, *file_len);
         }
     }
 
@@ -451,12 +445,15 @@ fn is_cached(_file: &File, _offset: u64) -> bool {
 }
 
 /// One thread that reads ranges of files into the page cache in the order they are asked
-/// for: the start of the files whose turn comes after the one being analysed (the next of a
-/// rotated set, read with `--merge` or one after the other), so that their first windows do
-/// not wait for the disk. One thread for all of them, so the disk is read in the order the
-/// files will be needed rather than several files at once. Ranges already cached are not
-/// sent. A hint: a file that cannot be opened or mapped is read when its turn comes, and
-/// reports its error then. The thread ends with the queue.
+/// for: a file's next windows ([`Source::read_ahead`]), and the start of the files whose turn
+/// comes after the one being analysed (the next of a rotated set, read with `--merge` or one
+/// after the other; [`ReadAheadQueue::read`]), so that their first windows do not wait for
+/// the disk. One thread for all the files of a stream, so the disk is read in the order the
+/// files will be needed rather than several files at once. It maps each 2 MiB of a range the
+/// way a window is mapped and touches one byte of it (`touch_range`), so that the kernel
+/// reads 2 MiB folios; blocking on the disk is all it does. A hint: a file that cannot be
+/// opened or mapped is read when its turn comes, and reports its error then. The thread is
+/// started by the first range sent and ends with the queue.
 #[derive(Default)]
 pub struct ReadAheadQueue {
     ranges: std::sync::Mutex<Option<mpsc::Sender<FileRange>>>,
@@ -471,7 +468,7 @@ struct FileRange {
 }
 
 impl ReadAheadQueue {
-    /// Have bytes `start..start + len` of the file at `path` read.
+    /// Have bytes `start..start + len` of the file at `path` read, unless they are cached.
     pub fn read(&self, path: &Path, start: u64, len: u64) {
         let Ok(file) = File::open(path) else {
             return;
@@ -483,6 +480,11 @@ impl ReadAheadQueue {
         if start >= end || (is_cached(&file, start) && is_cached(&file, end - 1)) {
             return;
         }
+        self.send(file, start, end, file_len);
+    }
+
+    /// Queue `start..end` of `file` (`file_len` bytes long) for the thread.
+    fn send(&self, file: File, start: u64, end: u64, file_len: u64) {
         let mut tx = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
         if tx.is_none() {
             let (t, rx) = mpsc::channel::<FileRange>();
@@ -506,8 +508,19 @@ impl ReadAheadQueue {
             })
             .is_err()
         {
+            // The thread is gone; windows fault in their pages themselves, as without
+            // read-ahead.
             *tx = None;
         }
+    }
+
+    /// No thread was started: every range asked for was cached (or none was asked for).
+    #[cfg(test)]
+    fn idle(&self) -> bool {
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
 }
 
@@ -524,30 +537,6 @@ fn touch_range(file: &File, start: u64, end: u64, file_len: u64) {
             std::hint::black_box(map.first().copied());
         }
         at += HUGE_PAGE;
-    }
-}
-
-/// The thread behind [`Source::read_ahead`]: it maps each 2 MiB of the ranges it is given the
-/// way a window is mapped and touches one byte of it, so that the kernel reads the range into the page
-/// cache in 2 MiB folios while the pipeline works on earlier windows. Blocking on the disk is
-/// all it does; it uses almost no CPU.
-struct ReadAhead {
-    ranges: mpsc::Sender<(u64, u64)>,
-}
-
-impl ReadAhead {
-    fn start(file: &File, file_len: u64) -> Option<ReadAhead> {
-        let file = file.try_clone().ok()?;
-        let (tx, rx) = mpsc::channel::<(u64, u64)>();
-        std::thread::Builder::new()
-            .name("wirehouse-read-ahead".into())
-            .spawn(move || {
-                for (start, end) in rx {
-                    touch_range(&file, start, end, file_len);
-                }
-            })
-            .ok()?;
-        Some(ReadAhead { ranges: tx })
     }
 }
 
@@ -724,10 +713,7 @@ mod tests {
         );
         let cached = ReadAheadQueue::default();
         cached.read(&path, 2 * HUGE_PAGE, 4 * HUGE_PAGE);
-        assert!(
-            cached.ranges.lock().unwrap().is_none(),
-            "a thread for a cached range"
-        );
+        assert!(cached.idle(), "a thread for a cached range");
 
         let mut src = Source::open(&path).unwrap();
         let len = 32 * HUGE_PAGE;
@@ -770,18 +756,12 @@ mod tests {
         // Now cached: a new source asked for the same range starts no thread.
         let mut src = Source::open(&path).unwrap();
         src.read_ahead(a, (b - a) as usize);
-        assert!(matches!(src.reader, Reader::Mapped { reader: None, .. }));
+        assert!(matches!(&src.reader, Reader::Mapped { reader, .. } if reader.idle()));
         // Not cached: it does.
         let mut src = Source::open(&path).unwrap();
         assert!(!is_cached(&file, 14 * HUGE_PAGE));
         src.read_ahead(14 * HUGE_PAGE, HUGE_PAGE as usize);
-        assert!(matches!(
-            src.reader,
-            Reader::Mapped {
-                reader: Some(_),
-                ..
-            }
-        ));
+        assert!(matches!(&src.reader, Reader::Mapped { reader, .. } if !reader.idle()));
         drop(src);
         std::fs::remove_file(&path).unwrap();
     }

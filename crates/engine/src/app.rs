@@ -138,6 +138,17 @@ impl App {
         matches!(self, App::Probe(_))
     }
 
+    /// HTTP/1, told which directions the capture picked up mid-stream.
+    fn http1(cx: &AppCtx<'_>) -> App {
+        let mut h = Http1::new(cx.http);
+        for dir in [Dir::ToServer, Dir::ToClient] {
+            if !cx.meta.syn_seen[dir.index()] {
+                h.begins_mid_stream(dir);
+            }
+        }
+        App::Http(Box::new(h))
+    }
+
     /// The parsed HTTP analyzer, if any (inside SOCKS too).
     pub(crate) fn http(&self) -> Option<&Http1> {
         match self {
@@ -189,13 +200,7 @@ impl App {
         {
             // A prefix of a method is not enough once more bytes came and still fit.
             if enough || c.len() >= 4 || c.contains(&b' ') {
-                let mut h = Http1::new(cx.http);
-                for dir in [Dir::ToServer, Dir::ToClient] {
-                    if !cx.meta.syn_seen[dir.index()] {
-                        h.begins_mid_stream(dir);
-                    }
-                }
-                Some(App::Http(Box::new(h)))
+                Some(App::http1(cx))
             } else {
                 None
             }
@@ -214,10 +219,7 @@ impl App {
             })
         {
             // Only the server spoke, from inside a body, and a response follows it.
-            let mut h = Http1::new(cx.http);
-            h.begins_mid_stream(Dir::ToServer);
-            h.begins_mid_stream(Dir::ToClient);
-            Some(App::Http(Box::new(h)))
+            Some(App::http1(cx))
         } else if enough && !force && mid_stream && p.restarts < MID_STREAM_PROBES {
             let restarts = p.restarts + 1;
             *self = App::Probe(Box::new(Probe {

@@ -217,8 +217,10 @@ pub fn looks_like_request(first: &[u8]) -> bool {
 }
 
 /// Where the first whole status line in `data` begins, anywhere in it (a response follows
-/// the body before it with no line break between): for a connection picked up mid-stream
-/// whose server was sending a body when the capture began.
+/// the body before it with no line break between): for resynchronising a server stream after
+/// a gap, and for a connection picked up mid-stream whose server was sending a body when the
+/// capture began. A status line cut by the end of `data` is not found (split over two
+/// segments, rare enough to give up on: the next one is found).
 pub fn find_status_line(data: &[u8]) -> Option<usize> {
     memchr::memmem::find_iter(data, b"HTTP/1.")
         .find(|&at| is_status_line_start(&data[at..]) == Some(true))
@@ -1372,26 +1374,18 @@ impl Http1 {
     /// the end of a keep-alive connection. Returns the bytes to skip.
     fn resync_response(&mut self, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {
         self.server.buf.clear();
-        for at in memchr::memmem::find_iter(data, b"HTTP/1.") {
-            match is_status_line_start(&data[at..]) {
-                Some(true) => {
-                    if at > 0 {
-                        sink.event(
-                            ts,
-                            "HTTP_resync",
-                            format!("skipped {at} bytes to the next message after a gap"),
-                        );
-                    }
-                    self.server.phase = Phase::Start;
-                    return at;
-                }
-                // Cut by the end of this delivery: a status line split over two segments
-                // is rare enough to give up on (the next one is found).
-                None => break,
-                Some(false) => {}
-            }
+        let Some(at) = find_status_line(data) else {
+            return data.len();
+        };
+        if at > 0 {
+            sink.event(
+                ts,
+                "HTTP_resync",
+                format!("skipped {at} bytes to the next message after a gap"),
+            );
         }
-        data.len()
+        self.server.phase = Phase::Start;
+        at
     }
 
     fn resync(&mut self, dir: Dir, ts: i64, data: &[u8], sink: &mut impl HttpSink) -> usize {

@@ -448,8 +448,9 @@ fn is_cached(_file: &File, _offset: u64) -> bool {
 /// for: a file's next windows ([`Source::read_ahead`]), and the start of the files whose turn
 /// comes after the one being analysed (the next of a rotated set, read with `--merge` or one
 /// after the other; [`ReadAheadQueue::read`]), so that their first windows do not wait for
-/// the disk. One thread for all the files of a stream, so the disk is read in the order the
-/// files will be needed rather than several files at once. It maps each 2 MiB of a range the
+/// the disk. Each queue has one thread reading its ranges in turn, so the disk is read in the
+/// order the files will be needed rather than several files at once (a Source has a queue
+/// for its own windows, the engine one for the files after it). It maps each 2 MiB of a range the
 /// way a window is mapped and touches one byte of it (`touch_range`), so that the kernel
 /// reads 2 MiB folios; blocking on the disk is all it does. A hint: a file that cannot be
 /// opened or mapped is read when its turn comes, and reports its error then. The thread is

@@ -30,8 +30,8 @@ pub(crate) struct NextFiles<'a> {
     small: u64,
     /// Each file's size, looked up when first needed (0 when it cannot be).
     sizes: Vec<OnceLock<u64>>,
-    /// Bytes from each file's start asked for so far; shared by the threads that analyse
-    /// files side by side, so a range is asked for once.
+    /// Bytes from each file's start asked for so far, so a range is asked for once (atomic:
+    /// the window loop asks from its framing task, on any of the run's threads).
     asked: Vec<AtomicU64>,
     reader: ReadAheadQueue,
 }
@@ -84,6 +84,14 @@ mod tests {
             .collect()
     }
 
+    /// Bytes asked for of each file so far.
+    fn asked(next: &NextFiles<'_>) -> Vec<u64> {
+        next.asked
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
+    }
+
     #[test]
     fn asks_each_file_once_and_spends_the_look_ahead_across_files() {
         let list = files(4);
@@ -92,12 +100,6 @@ mod tests {
             next.sizes[j].set(size).unwrap();
         }
         next.after(0, 20);
-        let asked = |next: &NextFiles<'_>| -> Vec<u64> {
-            next.asked
-                .iter()
-                .map(|a| a.load(Ordering::Relaxed))
-                .collect()
-        };
         assert_eq!(asked(&next), [0, 20, 0, 0]);
         // The look-ahead grows as the end of file 0 comes closer: the rest of file 1, all
         // of file 2 (smaller than what is left), then the start of file 3.
@@ -121,8 +123,7 @@ mod tests {
             s.set(2).unwrap();
         }
         next.after(0, 100);
-        let asked: u64 = next.asked.iter().map(|a| a.load(Ordering::Relaxed)).sum();
-        assert_eq!(asked, 2 * MAX_FILES_AHEAD as u64);
+        assert_eq!(asked(&next).iter().sum::<u64>(), 2 * MAX_FILES_AHEAD as u64);
     }
 
     /// Files of at most a window are not read ahead, nor the files after them: for those,
@@ -135,11 +136,6 @@ mod tests {
             next.sizes[j].set(size).unwrap();
         }
         next.after(0, 500);
-        let asked: Vec<u64> = next
-            .asked
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .collect();
-        assert_eq!(asked, [0, 30, 0, 0]);
+        assert_eq!(asked(&next), [0, 30, 0, 0]);
     }
 }
